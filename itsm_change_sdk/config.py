@@ -1,0 +1,173 @@
+"""Where settings come from, and keeping the secret ones secret.
+
+Each platform setting is resolved in this order:
+
+1. an explicit value (a keyword argument from a script);
+2. the config file (``ITSM_CHANGE_CONFIG``, default ``~/.config/itsm-change/config.toml``),
+   table ``[platforms.<name>]``, where a value may point elsewhere:
+   ``{ env = "VAR" }`` or ``{ keyring = "service:username" }``;
+3. the environment: ``ITSM_CHANGE_<PLATFORM>_<KEY>`` (e.g. ``ITSM_CHANGE_JIRA_API_TOKEN``).
+
+Secrets are never written back anywhere, and :class:`Settings` never shows them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigurationError
+from .http.redact import REDACTED
+
+__all__ = [
+    "Settings",
+    "config_path",
+    "data_dir",
+    "env_name",
+    "ledger_url",
+    "load_config",
+    "platform_settings",
+    "sandbox_url",
+]
+
+
+def data_dir() -> Path:
+    """Per-user data directory (``ITSM_CHANGE_HOME``, else the XDG data directory)."""
+    home = os.environ.get("ITSM_CHANGE_HOME")
+    if home:
+        return Path(home).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "itsm-change"
+
+
+def _sqlite_url(name: str) -> str:
+    directory = data_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{directory / name}"
+
+
+def ledger_url(explicit: str | None = None) -> str:
+    """The ledger database: ``--db``, else ``ITSM_CHANGE_DB``, else a per-user SQLite file.
+
+    A plain path is taken as an SQLite file.
+    """
+    value = explicit or os.environ.get("ITSM_CHANGE_DB")
+    if not value:
+        return _sqlite_url("ledger.db")
+    return value if "://" in value else f"sqlite:///{Path(value).expanduser()}"
+
+
+def sandbox_url(explicit: str | None = None) -> str:
+    """The sandbox platform's database (``ITSM_CHANGE_SANDBOX_DB``, else a per-user file)."""
+    value = explicit or os.environ.get("ITSM_CHANGE_SANDBOX_DB")
+    if not value:
+        return _sqlite_url("sandbox.db")
+    return value if "://" in value else f"sqlite:///{Path(value).expanduser()}"
+
+
+def config_path() -> Path:
+    explicit = os.environ.get("ITSM_CHANGE_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "itsm-change" / "config.toml"
+
+
+def load_config(path: Path | None = None) -> dict[str, Any]:
+    path = path or config_path()
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{path}: cannot read the config file: {exc}") from exc
+
+
+def env_name(platform: str, key: str) -> str:
+    return f"ITSM_CHANGE_{platform.upper()}_{key.upper()}"
+
+
+class Settings(Mapping[str, Any]):
+    """A platform's resolved settings; secret values are hidden from ``repr`` and ``str``."""
+
+    def __init__(self, platform: str, values: Mapping[str, Any], secrets: Iterable[str] = ()) -> None:
+        self.platform = platform
+        self._values = dict(values)
+        self.secret_keys = frozenset(secrets)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        shown = {k: (REDACTED if k in self.secret_keys else v) for k, v in self._values.items()}
+        return f"Settings({self.platform!r}, {shown!r})"
+
+    __str__ = __repr__
+
+    def secret_values(self) -> list[str]:
+        return [str(self._values[k]) for k in self.secret_keys if self._values.get(k)]
+
+    def require(self, key: str, what: str) -> str:
+        """The value of ``key``, or a :class:`ConfigurationError` that says how to set it."""
+        value = self._values.get(key)
+        if value in (None, ""):
+            raise ConfigurationError(
+                f"{self.platform}: {what} is not set; set {env_name(self.platform, key)} or "
+                f"'{key}' under [platforms.{self.platform}] in {config_path()}"
+            )
+        return str(value)
+
+
+def _dereference(platform: str, key: str, value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    if "env" in value:
+        return os.environ.get(str(value["env"]))
+    if "keyring" in value:
+        service, _, username = str(value["keyring"]).partition(":")
+        try:
+            import keyring
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"{platform}.{key} reads from the keyring, but the keyring package is not "
+                "installed: pip install 'itsm-change-sdk[keyring]'"
+            ) from exc
+        return keyring.get_password(service, username or key)
+    raise ConfigurationError(
+        f"[platforms.{platform}] {key}: a table value must be {{ env = \"VAR\" }} or "
+        f"{{ keyring = \"service:username\" }}"
+    )
+
+
+def platform_settings(
+    platform: str,
+    keys: Iterable[str],
+    secrets: Iterable[str] = (),
+    explicit: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Resolve a platform's settings (explicit > config file > environment)."""
+    config = load_config() if config is None else config
+    section = config.get("platforms", {}).get(platform, {})
+    if not isinstance(section, Mapping):
+        raise ConfigurationError(f"[platforms.{platform}] in the config file must be a table")
+    explicit = explicit or {}
+    values: dict[str, Any] = {}
+    for key in keys:
+        if explicit.get(key) is not None:
+            values[key] = explicit[key]
+        elif key in section:
+            values[key] = _dereference(platform, key, section[key])
+        elif env_name(platform, key) in os.environ:
+            values[key] = os.environ[env_name(platform, key)]
+    return Settings(platform, values, secrets)

@@ -1,0 +1,178 @@
+"""The one retry policy every platform call goes through.
+
+What is retried (stripe's order, with Atlassian's and ServiceNow's rate-limit advice):
+
+* a connect error: the request never reached the server, so any method;
+* 429: the platform refused before acting, so any method, waiting ``Retry-After``
+  (a ``0`` means "soon", never "give up");
+* a read timeout or 502/503/504: only idempotent methods (GET, PUT, DELETE ...). A create
+  that timed out may have been applied: :func:`create_once` looks the correlation key up
+  before it sends again.
+
+401 is never retried: repeated failed logins lock accounts (Jira shows a CAPTCHA).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    before_sleep_log,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from ..errors import APIError, ServerError, TimeoutException
+
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "RetryPolicy",
+    "create_once",
+    "parse_rate_limit_reset",
+    "parse_retry_after",
+]
+
+log = logging.getLogger("itsm_change_sdk.http")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+T = TypeVar("T")
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date)."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now if now is not None else time.time()
+    return max(0.0, when.timestamp() - current)
+
+
+def parse_rate_limit_reset(value: str | None, now: float | None = None) -> float | None:
+    """Seconds until a rate-limit window resets, from ``X-RateLimit-Reset``.
+
+    ServiceNow sends a Unix timestamp, Atlassian an ISO 8601 time; small numbers are read as
+    a number of seconds (as some proxies send them).
+    """
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    current = now if now is not None else time.time()
+    try:
+        number = float(value)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, when.timestamp() - current)
+    if number > 1_000_000_000:
+        return max(0.0, number - current)
+    return max(0.0, number)
+
+
+def wait_hint(headers: Mapping[str, str]) -> float | None:
+    """The platform's own word on how long to wait, from ``Retry-After`` or a reset header."""
+    retry_after = parse_retry_after(headers.get("Retry-After"))
+    if retry_after is not None:
+        return retry_after
+    return parse_rate_limit_reset(headers.get("X-RateLimit-Reset"))
+
+
+@dataclass
+class RetryPolicy:
+    """How many times and how long to retry.
+
+    :ivar attempts: total tries including the first.
+    :ivar max_wait: the longest single wait, whatever the platform asks.
+    :ivar max_total: give up once this many seconds have passed.
+    :ivar min_wait: the floor for a ``Retry-After: 0``.
+    :ivar sleep: injectable, so tests run instantly.
+    """
+
+    attempts: int = 5
+    initial_wait: float = 0.5
+    max_wait: float = 60.0
+    max_total: float = 300.0
+    min_wait: float = 0.25
+    sleep: Callable[[float], None] = field(default=time.sleep)
+
+    def _wait(self, state: RetryCallState) -> float:
+        backoff = wait_exponential_jitter(initial=self.initial_wait, max=self.max_wait)(state)
+        exc = state.outcome.exception() if state.outcome else None
+        hinted = getattr(exc, "retry_after", None)
+        if hinted is not None:
+            return min(self.max_wait, max(self.min_wait, float(hinted)))
+        return backoff
+
+    def retrying(self) -> Retrying:
+        return Retrying(
+            stop=stop_after_attempt(self.attempts) | stop_after_delay(self.max_total),
+            wait=self._wait,
+            retry=retry_if_exception(lambda e: isinstance(e, APIError) and e.retryable),
+            reraise=True,
+            before_sleep=before_sleep_log(log, logging.WARNING),
+            sleep=self.sleep,
+        )
+
+    def call(self, fn: Callable[[], T]) -> T:
+        return self.retrying()(fn)
+
+
+def is_uncertain(exc: BaseException) -> bool:
+    """True when a write may have been applied although it failed."""
+    if isinstance(exc, TimeoutException):
+        return True
+    return isinstance(exc, ServerError) and exc.status_code in {500, 502, 503, 504}
+
+
+def create_once(
+    send: Callable[[], T],
+    lookup: Callable[[], T | None],
+    policy: RetryPolicy,
+) -> T:
+    """Send a non-idempotent write at most once per confirmed absence.
+
+    After an uncertain failure (a timeout or a 5xx once the request went out), ``lookup``
+    searches the platform for the write's correlation key. Found: that record is the result.
+    Absent: the write is sent again, within the policy's attempts.
+    """
+    last: BaseException | None = None
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return policy.call(send)
+        except APIError as exc:
+            if not is_uncertain(exc):
+                raise
+            last = exc
+            log.warning("write outcome unknown (%s); looking it up before re-sending", exc)
+            found = policy.call(lookup)
+            if found is not None:
+                return found
+            if attempt < policy.attempts:
+                policy.sleep(min(policy.max_wait, policy.initial_wait * 2**attempt))
+    assert last is not None
+    raise last
