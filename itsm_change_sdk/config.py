@@ -94,7 +94,9 @@ def env_name(platform: str, key: str) -> str:
 class Settings(Mapping[str, Any]):
     """A platform's resolved settings; secret values are hidden from ``repr`` and ``str``."""
 
-    def __init__(self, platform: str, values: Mapping[str, Any], secrets: Iterable[str] = ()) -> None:
+    def __init__(
+        self, platform: str, values: Mapping[str, Any], secrets: Iterable[str] = ()
+    ) -> None:
         self.platform = platform
         self._values = dict(values)
         self.secret_keys = frozenset(secrets)
