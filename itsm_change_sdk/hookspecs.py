@@ -16,12 +16,17 @@ Every write a platform hook makes carries the effect's correlation key where the
 find it again (``itsm_change_find_effects``). That is how the runner resolves an uncertain
 failure without writing twice, so a plugin must never skip it.
 
+Write hooks take the desired ``effects`` and ``known``: the records the ledger already holds
+for some of their keys. A known key is updated in place; any other key is created. They
+return one :class:`~itsm_change_sdk.model.EffectResult` per effect, in order; a failure of
+one item is a failed result, an exception fails the whole call.
+
 Hooks only ever gain arguments; a plugin may accept any subset of a hook's arguments.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -97,7 +102,9 @@ def itsm_change_register_metric_kinds(register: MetricRegistry) -> None:
 
 
 @hookspec(firstresult=True)
-def itsm_change_publish_training(effects: Sequence[Effect]) -> list[EffectResult]:
+def itsm_change_publish_training(
+    effects: Sequence[Effect], known: Mapping[str, EffectRef]
+) -> list[EffectResult]:
     """Create or update training assignments, one task per person.
 
     An effect whose key already exists on the platform is updated in place (due date, text).
@@ -135,7 +142,9 @@ def itsm_change_retire_effects(refs: Sequence[EffectRef]) -> list[EffectResult]:
 
 
 @hookspec(firstresult=True)
-def itsm_change_deliver_communication(effects: Sequence[Effect]) -> list[EffectResult]:
+def itsm_change_deliver_communication(
+    effects: Sequence[Effect], known: Mapping[str, EffectRef]
+) -> list[EffectResult]:
     """Deliver communication effects on their channel (``effect.channel``): an announcement
     to ``audience_groups``, an acknowledgement task to ``recipient``, or a note on
     ``ticket_id``. Raise :class:`~itsm_change_sdk.errors.UnsupportedOperation` for a channel
@@ -151,7 +160,9 @@ def itsm_change_deliver_communication(effects: Sequence[Effect]) -> list[EffectR
 
 
 @hookspec(firstresult=True)
-def itsm_change_request_feedback(effects: Sequence[Effect]) -> list[EffectResult]:
+def itsm_change_request_feedback(
+    effects: Sequence[Effect], known: Mapping[str, EffectRef]
+) -> list[EffectResult]:
     """Ask each recipient for a survey answer (a task or request carrying the survey's
     instructions, or the platform's own survey where the plugin supports it).
 
@@ -205,7 +216,9 @@ def itsm_change_get_ticket(ticket_id: str) -> Ticket | None:
 
 
 @hookspec(firstresult=True)
-def itsm_change_post_prompts(effects: Sequence[Effect]) -> list[EffectResult]:
+def itsm_change_post_prompts(
+    effects: Sequence[Effect], known: Mapping[str, EffectRef]
+) -> list[EffectResult]:
     """Post prompts as staff-only notes on ``effect.ticket_id`` (work note, internal comment,
     private note). The text is plain and must not be interpreted as markup.
 
