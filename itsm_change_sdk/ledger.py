@@ -1,0 +1,509 @@
+"""The ledger: every effect the program has on a platform, recorded so nothing is lost or
+done twice.
+
+Intent is recorded before a platform call and the result after. A row left ``pending`` by a
+process that died is *uncertain*: the runner looks its key up on the platform before it
+sends again. Rows are claimed with an insert on the primary key, so two processes sharing a
+PostgreSQL ledger never both act on the same key; a claim carries a lease so a dead
+process's claim can be taken over.
+
+SQLite (a per-user file) by default; any SQLAlchemy URL works (PostgreSQL for several
+replicas). Nothing secret is ever stored here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from .errors import ConfigurationError
+from .model import Effect, EffectRef, EffectResult, FeedbackResponse, TicketEvent, utcnow
+
+__all__ = ["EffectRow", "EventRow", "Ledger", "SignOff"]
+
+LEASE = timedelta(minutes=5)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Stores aware datetimes as naive UTC (SQLite has no time zones) and reads them back
+    aware."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the ledger")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+metadata = sa.MetaData()
+
+effects = sa.Table(
+    "effects",
+    metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("program", sa.String(100), nullable=False, index=True),
+    sa.Column("platform", sa.String(50), nullable=False),
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("channel", sa.String(30), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("fingerprint", sa.String(32)),
+    sa.Column("intent_fingerprint", sa.String(32)),
+    sa.Column("remote_id", sa.String(200)),
+    sa.Column("url", sa.String(500)),
+    sa.Column("recipient", sa.String(200)),
+    sa.Column("ticket_id", sa.String(200)),
+    sa.Column("title", sa.Text),
+    sa.Column("meta", sa.Text, nullable=False, default="{}"),
+    sa.Column("due", sa.Date),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("completed", sa.Boolean, nullable=False, default=False),
+    sa.Column("completed_at", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("platform", sa.String(50), nullable=False),
+    sa.Column("event_id", sa.String(300), nullable=False),
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("processed_at", UTCDateTime),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("error", sa.Text),
+    sa.UniqueConstraint("platform", "event_id", name="uq_events_platform_event"),
+)
+
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", sa.String(300), primary_key=True),
+    sa.Column("program", sa.String(100), nullable=False, index=True),
+    sa.Column("platform", sa.String(50), nullable=False),
+    sa.Column("person", sa.String(200), nullable=False),
+    sa.Column("unit", sa.String(100)),
+    sa.Column("survey", sa.String(100)),
+    sa.Column("ticket_id", sa.String(200)),
+    sa.Column("submitted_at", UTCDateTime, nullable=False),
+    sa.Column("scores", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("source", sa.String(20), nullable=False),
+)
+
+signoffs = sa.Table(
+    "signoffs",
+    metadata,
+    sa.Column("program", sa.String(100), primary_key=True),
+    sa.Column("wave", sa.String(100), primary_key=True),
+    sa.Column("member", sa.String(200), primary_key=True),
+    sa.Column("signed_at", UTCDateTime, nullable=False),
+    sa.Column("note", sa.Text, nullable=False, default=""),
+)
+
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("name", sa.String(300), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class EffectRow:
+    key: str
+    program: str
+    platform: str
+    kind: str
+    channel: str
+    state: str
+    """``pending`` (intent recorded), ``done``, ``failed``, ``retired`` or ``skipped``."""
+    fingerprint: str | None
+    remote_id: str | None
+    url: str | None
+    recipient: str | None
+    ticket_id: str | None
+    title: str | None
+    meta: Mapping[str, str]
+    attempts: int
+    last_error: str | None
+    lease_until: datetime | None
+    completed: bool
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    due: Any = None
+
+    @property
+    def ref(self) -> EffectRef | None:
+        if self.remote_id is None:
+            return None
+        return EffectRef(self.key, self.platform, self.remote_id, self.url)
+
+
+@dataclass(frozen=True)
+class EventRow:
+    id: int
+    platform: str
+    event_id: str
+    kind: str
+    payload: str
+    received_at: datetime
+    processed_at: datetime | None
+    attempts: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class SignOff:
+    program: str
+    wave: str
+    member: str
+    signed_at: datetime
+    note: str
+
+
+def _effect_row(row: sa.Row[Any]) -> EffectRow:
+    data = dict(row._mapping)
+    data["meta"] = json.loads(data["meta"] or "{}")
+    data.pop("intent_fingerprint", None)
+    return EffectRow(**data)
+
+
+class Ledger:
+    """The SDK's record of effects, events, feedback, sign-offs and sync cursors.
+
+    :param url: an SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://...``).
+    """
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = sa.create_engine(url, **_engine_options(url))
+            if url.startswith("sqlite"):
+                sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            if create:
+                metadata.create_all(self.engine)
+        except (OperationalError, sa.exc.ArgumentError, ModuleNotFoundError) as exc:
+            safe = sa.engine.make_url(url).render_as_string(hide_password=True) if "://" in url \
+                else url
+            raise ConfigurationError(
+                f"cannot open the ledger at {safe}: {str(exc).splitlines()[0]}; check --db or "
+                "ITSM_CHANGE_DB (for PostgreSQL: pip install 'itsm-change-sdk[postgres]')"
+            ) from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- effects ------------------------------------------------------------------------
+
+    def effects(
+        self,
+        program: str | None = None,
+        *,
+        kind: str | None = None,
+        platform: str | None = None,
+        states: Iterable[str] | None = None,
+    ) -> list[EffectRow]:
+        query = sa.select(effects).order_by(effects.c.key)
+        if program is not None:
+            query = query.where(effects.c.program == program)
+        if kind is not None:
+            query = query.where(effects.c.kind == kind)
+        if platform is not None:
+            query = query.where(effects.c.platform == platform)
+        if states is not None:
+            query = query.where(effects.c.state.in_(list(states)))
+        with self.engine.connect() as conn:
+            return [_effect_row(r) for r in conn.execute(query)]
+
+    def get(self, key: str) -> EffectRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(effects).where(effects.c.key == key)).first()
+        return _effect_row(row) if row is not None else None
+
+    def claim(self, effect: Effect, now: datetime | None = None) -> bool:
+        """Record the intent to write ``effect``; False when another process holds it.
+
+        A new key is inserted as ``pending``. An existing key is claimed by moving it to
+        ``pending`` unless another live claim (an unexpired lease) holds it.
+        """
+        now = now or utcnow()
+        values = _effect_values(effect, now)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(effects.insert().values(
+                    **values, state="pending", attempts=1, created_at=now,
+                    completed=False, lease_until=now + LEASE,
+                ))
+            return True
+        except IntegrityError:
+            pass
+        with self.engine.begin() as conn:
+            free = sa.or_(effects.c.state != "pending", effects.c.lease_until.is_(None),
+                          effects.c.lease_until < now)
+            updated = conn.execute(
+                effects.update()
+                .where(effects.c.key == effect.key, free)
+                .values(**values, state="pending", attempts=effects.c.attempts + 1,
+                        lease_until=now + LEASE)
+            )
+            return updated.rowcount == 1
+
+    def record_result(
+        self, effect: Effect, result: EffectResult, now: datetime | None = None
+    ) -> None:
+        """Record a write's outcome. An uncertain outcome stays ``pending`` (lease released)
+        so the next run looks the key up before writing."""
+        now = now or utcnow()
+        values: dict[str, Any] = {"updated_at": now, "lease_until": None}
+        if result.ok:
+            values.update(state="done", fingerprint=effect.fingerprint, last_error=None)
+            if result.ref is not None:
+                values.update(remote_id=result.ref.remote_id, url=result.ref.url)
+        elif result.uncertain:
+            values.update(state="pending", last_error=result.error)
+        else:
+            existing = self.get(effect.key)
+            was_done = existing is not None and existing.remote_id is not None
+            values.update(state="done" if was_done else "failed", last_error=result.error)
+        with self.engine.begin() as conn:
+            conn.execute(effects.update().where(effects.c.key == effect.key).values(**values))
+
+    def record_found(self, ref: EffectRef, now: datetime | None = None) -> None:
+        """A pending key was found on the platform: the write happened."""
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                effects.update().where(effects.c.key == ref.key).values(
+                    state="done", remote_id=ref.remote_id, url=ref.url, updated_at=now,
+                    lease_until=None, last_error=None,
+                    fingerprint=effects.c.intent_fingerprint,
+                )
+            )
+
+    def release(self, keys: Sequence[str], now: datetime | None = None) -> None:
+        """Give up claims without a result (the call never went out)."""
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(effects.update().where(effects.c.key.in_(list(keys)))
+                         .values(lease_until=None, updated_at=now))
+
+    def mark(self, key: str, state: str, now: datetime | None = None,
+             error: str | None = None) -> None:
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(effects.update().where(effects.c.key == key)
+                         .values(state=state, updated_at=now, lease_until=None,
+                                 last_error=error))
+
+    def record_skipped(self, effect: Effect, reason: str, now: datetime | None = None) -> bool:
+        """Record an occurrence deliberately not sent (superseded by a later one)."""
+        now = now or utcnow()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(effects.insert().values(
+                    **_effect_values(effect, now), state="skipped", attempts=0,
+                    created_at=now, completed=False, last_error=reason,
+                ))
+            return True
+        except IntegrityError:
+            return False
+
+    def set_completed(self, key: str, completed: bool, at: datetime | None) -> bool:
+        """Record a training completion (or a reopening); True when it changed."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                effects.update()
+                .where(effects.c.key == key, effects.c.completed != completed)
+                .values(completed=completed, completed_at=at if completed else None)
+            )
+            return result.rowcount == 1
+
+    # -- events -------------------------------------------------------------------------
+
+    def add_event(self, event: TicketEvent, payload: str, now: datetime | None = None
+                  ) -> int | None:
+        """Record an event durably; None when it was recorded before (a re-delivery)."""
+        now = now or utcnow()
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(events.insert().values(
+                    platform=event.platform, event_id=event.event_id, kind=str(event.kind),
+                    payload=payload, received_at=now, attempts=0,
+                ))
+            key = result.inserted_primary_key
+            return int(key[0]) if key else None
+        except IntegrityError:
+            return None
+
+    def claim_events(self, limit: int = 100, now: datetime | None = None) -> list[EventRow]:
+        """Unprocessed events whose lease is free, claimed for this process."""
+        now = now or utcnow()
+        claimed: list[EventRow] = []
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(events)
+                .where(events.c.processed_at.is_(None),
+                       sa.or_(events.c.lease_until.is_(None), events.c.lease_until < now))
+                .order_by(events.c.id).limit(limit)
+            ).all()
+            for row in rows:
+                got = conn.execute(
+                    events.update()
+                    .where(events.c.id == row.id,
+                           sa.or_(events.c.lease_until.is_(None), events.c.lease_until < now))
+                    .values(lease_until=now + LEASE, attempts=events.c.attempts + 1)
+                )
+                if got.rowcount == 1:
+                    data = dict(row._mapping)
+                    data.pop("lease_until")
+                    claimed.append(EventRow(**data))
+        return claimed
+
+    def finish_event(self, event_id: int, error: str | None = None,
+                     now: datetime | None = None) -> None:
+        now = now or utcnow()
+        values: dict[str, Any] = {"lease_until": None, "error": error}
+        if error is None:
+            values["processed_at"] = now
+        with self.engine.begin() as conn:
+            conn.execute(events.update().where(events.c.id == event_id).values(**values))
+
+    def event_counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one()
+            done = conn.execute(sa.select(sa.func.count()).select_from(events)
+                                .where(events.c.processed_at.is_not(None))).scalar_one()
+        return {"received": int(total), "processed": int(done)}
+
+    # -- feedback -----------------------------------------------------------------------
+
+    def add_feedback(self, response: FeedbackResponse) -> bool:
+        """Record a response once; False when it was captured before."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(feedback.insert().values(
+                    id=f"{response.platform}:{response.id}", program=response.program,
+                    platform=response.platform, person=response.person, unit=response.unit,
+                    survey=response.survey, ticket_id=response.ticket_id,
+                    submitted_at=response.submitted_at,
+                    scores=json.dumps(dict(response.scores), sort_keys=True),
+                    text=response.text, source=response.source,
+                ))
+            return True
+        except IntegrityError:
+            return False
+
+    def feedback(self, program: str) -> Iterator[FeedbackResponse]:
+        query = (sa.select(feedback).where(feedback.c.program == program)
+                 .order_by(feedback.c.submitted_at, feedback.c.id))
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                yield FeedbackResponse(
+                    id=row.id.split(":", 1)[1], platform=row.platform, program=row.program,
+                    person=row.person, submitted_at=row.submitted_at,
+                    scores=json.loads(row.scores), text=row.text, source=row.source,
+                    ticket_id=row.ticket_id, unit=row.unit, survey=row.survey,
+                )
+
+    # -- sign-offs ----------------------------------------------------------------------
+
+    def sign_off(self, program: str, wave: str, member: str, note: str = "",
+                 now: datetime | None = None) -> bool:
+        """Record a sign-off; False when that member had signed the wave off already."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(signoffs.insert().values(
+                    program=program, wave=wave, member=member,
+                    signed_at=now or utcnow(), note=note,
+                ))
+            return True
+        except IntegrityError:
+            return False
+
+    def signoffs(self, program: str) -> list[SignOff]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(signoffs).where(signoffs.c.program == program)
+                                .order_by(signoffs.c.wave, signoffs.c.member))
+            return [SignOff(**dict(r._mapping)) for r in rows]
+
+    # -- cursors ------------------------------------------------------------------------
+
+    def cursor(self, name: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(cursors.c.value).where(cursors.c.name == name)
+                                ).scalar_one_or_none()
+
+    def set_cursor(self, name: str, value: str, now: datetime | None = None) -> None:
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            updated = conn.execute(cursors.update().where(cursors.c.name == name)
+                                   .values(value=value, updated_at=now))
+            if updated.rowcount == 0:
+                conn.execute(cursors.insert().values(name=name, value=value, updated_at=now))
+
+    # -- maintenance --------------------------------------------------------------------
+
+    def forget_platform(self, platform: str) -> None:
+        """Drop every record about one platform (the demo resets the sandbox this way)."""
+        with self.engine.begin() as conn:
+            conn.execute(effects.delete().where(effects.c.platform == platform))
+            conn.execute(events.delete().where(events.c.platform == platform))
+            conn.execute(feedback.delete().where(feedback.c.platform == platform))
+            conn.execute(cursors.delete().where(cursors.c.name.like(f"%:{platform}:%")))
+
+    def forget_program(self, program: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(signoffs.delete().where(signoffs.c.program == program))
+            conn.execute(cursors.delete().where(cursors.c.name.like(f"{program}:%")))
+
+    def connection(self) -> Connection:
+        return self.engine.connect()
+
+
+def _effect_values(effect: Effect, now: datetime) -> dict[str, Any]:
+    return dict(
+        key=effect.key, program=effect.program, platform=effect.platform,
+        kind=str(effect.kind), channel=effect.channel,
+        intent_fingerprint=effect.fingerprint,
+        recipient=effect.recipient.id if effect.recipient else None,
+        ticket_id=effect.ticket_id, title=effect.title,
+        meta=json.dumps(dict(effect.meta), sort_keys=True), due=effect.due, updated_at=now,
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers work while one process writes; synchronous=FULL keeps a committed
+    # row on disk before we acknowledge anything that depends on it.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        # Several threads (the event service) share one file; wait for locks, don't fail.
+        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    return {"pool_pre_ping": True}

@@ -1,0 +1,313 @@
+"""What a program wants on its platforms now, and the diff against what the ledger holds.
+
+Pure functions of (program, unit members, ledger rows, now): no I/O, so ``plan`` shows
+exactly what ``apply`` will do.
+
+Rules worth knowing:
+
+* training is assigned to a unit's members once its wave has started; an edited module
+  updates open tasks in place; a removed module, or a person who left the unit, has their
+  open task retired;
+* a communication fires once per occurrence; a repeating one (``every:``) reaches a unit
+  from its wave's start on; when several occurrences are overdue (apply did not run for a
+  while) only the latest is sent and the older ones are recorded as skipped;
+* messages, notes and survey requests already delivered are history: edits apply to later
+  occurrences. Announcements still visible are updated in place.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from .feedback import example_answer
+from .ledger import EffectRow
+from .model import (
+    AllianceMember,
+    Channel,
+    CommunicationEvent,
+    Effect,
+    EffectKind,
+    Person,
+    Program,
+    TrainingModule,
+    Unit,
+)
+
+__all__ = ["Plan", "PlannedAction", "desired_effects", "plan", "render_template"]
+
+UPDATABLE_CHANNELS = frozenset({"task", "announcement"})
+ANNOUNCEMENT_DAYS = 14
+ACK_DAYS = 7
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    action: str
+    """``create``, ``update``, ``retire`` or ``skip``."""
+    key: str
+    kind: str
+    platform: str
+    detail: str
+    effect: Effect | None = None
+    row: EffectRow | None = None
+
+
+@dataclass
+class Plan:
+    program: str
+    now: datetime
+    actions: list[PlannedAction] = field(default_factory=list)
+    unchanged: int = 0
+
+    def count(self, action: str) -> int:
+        return sum(1 for a in self.actions if a.action == action)
+
+    @property
+    def writes(self) -> int:
+        return sum(1 for a in self.actions if a.action in ("create", "update", "retire"))
+
+    def render(self) -> str:
+        symbols = {"create": "+", "update": "~", "retire": "-", "skip": "/"}
+        lines = [f"{symbols[a.action]} {a.action:<7} {a.kind:<16} {a.key}  {a.detail}"
+                 for a in self.actions]
+        lines.append(
+            f"Plan for {self.program} at {self.now:%Y-%m-%d %H:%M} UTC: "
+            f"{self.count('create')} to create, {self.count('update')} to update, "
+            f"{self.count('retire')} to retire, {self.count('skip')} to skip, "
+            f"{self.unchanged} unchanged."
+        )
+        return "\n".join(lines)
+
+
+def render_template(template: str, values: Mapping[str, str]) -> str:
+    """Fill ``{name}`` placeholders; anything else (attribute access, format specs, unknown
+    names) stays as written, so a template can never reach into an object."""
+    out: list[str] = []
+    for literal, name, spec, conversion in string.Formatter().parse(template):
+        out.append(literal)
+        if name is None:
+            continue
+        if name in values and not spec and not conversion:
+            out.append(values[name])
+        else:
+            suffix = (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            out.append("{" + name + suffix + "}")
+    return "".join(out)
+
+
+def _survey_text(program: Program, survey_id: str) -> str:
+    survey = program.survey(survey_id)
+    dims = ", ".join(survey.dimensions)
+    return (
+        f"Pulse survey '{survey.title}': {survey.question}\n"
+        f"Score each of {dims} from 1 (not at all) to 5 (fully). Answer on this task, or in a "
+        f"comment on any ticket: {example_answer(program.feedback_marker)}"
+    )
+
+
+def _training_body(program: Program, module: TrainingModule, due: str) -> str:
+    lines = [f"Program: {program.title}", f"Module: {module.title}"]
+    if module.duration_minutes:
+        lines.append(f"Time needed: about {module.duration_minutes} minutes")
+    lines.append("After this module you can:")
+    lines.extend(f"  - {objective}" for objective in module.objectives)
+    if module.link:
+        lines.append(f"Material: {module.link}")
+    how = {
+        "attestation": "Close this task when you have completed the module.",
+        "quiz": f"Close this task with your quiz score (at least {module.min_score}).",
+        "ticket_closed": "This task closes when you have worked a ticket the new way.",
+    }.get(module.completion, "Close this task when you have completed the module.")
+    lines.append(f"Due {due}. {how}")
+    return "\n".join(lines)
+
+
+def _training(program: Program, members: Mapping[str, Sequence[Person]], now: datetime
+              ) -> list[Effect]:
+    out: dict[str, Effect] = {}
+    for module in program.training:
+        for unit_id in module.audience:
+            unit = program.unit(unit_id)
+            wave = program.wave(unit.wave)
+            if wave.starts > now.date():
+                continue
+            due = wave.starts + timedelta(days=module.due_days)
+            body = _training_body(program, module, due.isoformat())
+            for person in members.get(unit.id, ()):
+                key = f"chg:{program.id}:training:{module.id}:{unit.platform}:{person.id}"
+                out.setdefault(key, Effect(
+                    key=key, kind=EffectKind.TRAINING, platform=unit.platform,
+                    program=program.id, title=f"Training: {module.title}", body=body,
+                    channel="task", recipient=person, due=due,
+                    meta={"unit": unit.id, "module": module.id, "wave": unit.wave},
+                ))
+    return list(out.values())
+
+
+def _audience(program: Program, event: CommunicationEvent, when: datetime
+              ) -> tuple[list[Unit], list[AllianceMember]]:
+    units: list[Unit] = []
+    alliance: list[AllianceMember] = []
+    for name in event.audience:
+        if name == "alliance":
+            alliance.extend(program.alliance)
+            continue
+        unit = program.unit(name)
+        if event.cadence is None or program.wave(unit.wave).starts <= when.date():
+            units.append(unit)
+    return units, alliance
+
+
+def _occurrence_effects(program: Program, event: CommunicationEvent, when: datetime,
+                        members: Mapping[str, Sequence[Person]]) -> list[Effect]:
+    units, alliance = _audience(program, event, when)
+    if not units and not alliance:
+        return []
+    occ = when.strftime("%Y%m%dT%H%M")
+    first_wave = program.wave(units[0].wave) if units else program.waves[0]
+    values = {
+        "program": program.title,
+        "unit": ", ".join(u.title for u in units) or "the management alliance",
+        "wave": first_wave.title,
+        "starts": first_wave.starts.isoformat(),
+        "go_live": first_wave.go_live.isoformat(),
+        "occurrence": when.date().isoformat(),
+        "marker": program.feedback_marker,
+        "survey": _survey_text(program, event.survey) if event.survey else "",
+        "module": ", ".join(m.title for m in program.training),
+    }
+    body = render_template(event.template, values)
+    if event.survey and "{survey}" not in event.template:
+        body = f"{body}\n\n{values['survey']}"
+    kind = EffectKind.FEEDBACK_REQUEST if event.survey and event.channel is Channel.TASK \
+        else EffectKind.MESSAGE
+    meta = {"event": event.id, "occurrence": when.isoformat()}
+    if event.survey:
+        meta["survey"] = event.survey
+    alliance_units = {u for m in alliance for u in m.units}
+    platforms = sorted({u.platform for u in units}
+                       | {program.unit(u).platform for u in alliance_units})
+    base = f"chg:{program.id}:comm:{event.id}:{occ}"
+    effects: list[Effect] = []
+    if event.channel is Channel.TASK:
+        seen: set[str] = set()
+        for unit in units:
+            for person in members.get(unit.id, ()):
+                key = f"{base}:{unit.platform}:{person.id}"
+                if key not in seen:
+                    seen.add(key)
+                    effects.append(Effect(
+                        key=key, kind=kind, platform=unit.platform, program=program.id,
+                        title=event.title, body=body, channel="task", recipient=person,
+                        due=(when + timedelta(days=ACK_DAYS)).date(),
+                        meta=meta | {"unit": unit.id}))
+        for member in alliance:
+            platform = program.unit(member.units[0]).platform
+            key = f"{base}:{platform}:{member.id}"
+            if key not in seen:
+                seen.add(key)
+                person = Person(member.id, member.name, platform, member.email)
+                effects.append(Effect(
+                    key=key, kind=kind, platform=platform, program=program.id,
+                    title=event.title, body=body, channel="task", recipient=person,
+                    due=(when + timedelta(days=ACK_DAYS)).date(),
+                    meta=meta | {"unit": member.units[0]}))
+        return effects
+    until = _visible_until(event, when)
+    for platform in platforms:
+        groups = sorted({u.group for u in units if u.platform == platform and u.group}
+                        | {program.unit(u).group or "" for u in alliance_units
+                           if program.unit(u).platform == platform} - {""})
+        ticket_id = event.record.get(platform) if event.channel is Channel.TICKET_NOTE else None
+        effects.append(Effect(
+            key=f"{base}:{platform}", kind=kind, platform=platform, program=program.id,
+            title=event.title, body=body, channel=str(event.channel), ticket_id=ticket_id,
+            audience_groups=tuple(groups),
+            visible_from=when if event.channel is Channel.ANNOUNCEMENT else None,
+            visible_until=until if event.channel is Channel.ANNOUNCEMENT else None,
+            meta=meta))
+    return effects
+
+
+def _visible_until(event: CommunicationEvent, when: datetime) -> datetime:
+    if event.cadence is not None:
+        return when + timedelta(days=event.cadence.every_days)
+    return when + timedelta(days=ANNOUNCEMENT_DAYS)
+
+
+def desired_effects(program: Program, members: Mapping[str, Sequence[Person]], now: datetime
+                    ) -> tuple[list[Effect], list[Effect]]:
+    """(effects due now, overdue occurrences superseded by a later one)."""
+    due = _training(program, members, now)
+    superseded: list[Effect] = []
+    for event in program.communications:
+        past = [when for when in event.occurrences() if when <= now]
+        if not past:
+            continue
+        due.extend(_occurrence_effects(program, event, past[-1], members))
+        for when in past[:-1]:
+            superseded.extend(_occurrence_effects(program, event, when, members))
+    return due, superseded
+
+
+def _event_exists(program: Program, row: EffectRow) -> bool:
+    event = row.meta.get("event")
+    return any(e.id == event for e in program.communications)
+
+
+def plan(program: Program, members: Mapping[str, Sequence[Person]],
+         rows: Mapping[str, EffectRow], now: datetime) -> Plan:
+    """The diff between what ``program`` wants at ``now`` and the ledger's ``rows``."""
+    result = Plan(program.id, now)
+    due, superseded = desired_effects(program, members, now)
+    wanted = {e.key for e in due}
+    for effect in due:
+        row = rows.get(effect.key)
+        label = _describe(effect)
+        if row is None or row.state == "failed":
+            result.actions.append(PlannedAction("create", effect.key, str(effect.kind),
+                                                effect.platform, label, effect, row))
+        elif row.state == "pending":
+            result.actions.append(PlannedAction(
+                "create", effect.key, str(effect.kind), effect.platform,
+                f"{label} (outcome of an earlier run unknown: looked up first)", effect, row))
+        elif (row.state == "done" and effect.channel in UPDATABLE_CHANNELS
+              and row.fingerprint != effect.fingerprint and not row.completed
+              and (effect.kind is EffectKind.TRAINING or effect.channel == "announcement")):
+            result.actions.append(PlannedAction("update", effect.key, str(effect.kind),
+                                                effect.platform, label, effect, row))
+        else:
+            result.unchanged += 1
+    for effect in superseded:
+        if effect.key not in rows:
+            result.actions.append(PlannedAction(
+                "skip", effect.key, str(effect.kind), effect.platform,
+                "overdue occurrence superseded by a later one", effect))
+    for key, row in rows.items():
+        if key in wanted or row.state != "done" or row.completed:
+            continue
+        if row.kind == EffectKind.TRAINING:
+            reason = "no longer assigned (module removed or person left the unit)"
+        elif row.channel in ("announcement", "task") and not _event_exists(program, row):
+            reason = "its communication was removed from the program"
+        else:
+            continue
+        result.actions.append(PlannedAction("retire", key, row.kind, row.platform, reason,
+                                            row=row))
+    order = {"retire": 0, "update": 1, "create": 2, "skip": 3}
+    result.actions.sort(key=lambda a: (order[a.action], a.kind, a.key))
+    return result
+
+
+def _describe(effect: Effect) -> str:
+    if effect.recipient is not None:
+        due = f", due {effect.due}" if effect.due else ""
+        return f"{effect.title!r} for {effect.recipient.name}{due}"
+    if effect.ticket_id:
+        return f"{effect.title!r} on {effect.ticket_id}"
+    if effect.audience_groups:
+        return f"{effect.title!r} to {', '.join(effect.audience_groups)}"
+    return repr(effect.title)

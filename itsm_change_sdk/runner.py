@@ -1,0 +1,226 @@
+"""Carrying a plan out through the platform hooks, with the ledger as the record.
+
+For every write: the intent is claimed in the ledger, the hook is called, the result is
+recorded. A key left ``pending`` by an earlier run is looked up on its platform first
+(``itsm_change_find_effects``): found means the write happened; absent means it is sent
+now. So a process killed at any moment, run again, leaves every effect exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .errors import APIError, ITSMError
+from .ledger import EffectRow, Ledger
+from .model import EffectKind, EffectRef, EffectResult, Person, Program
+from .planner import Plan, PlannedAction, plan
+from .plugins import Platforms
+
+__all__ = ["WRITE_HOOKS", "ApplyReport", "Runner"]
+
+log = logging.getLogger(__name__)
+
+WRITE_HOOKS: dict[EffectKind, str] = {
+    EffectKind.TRAINING: "itsm_change_publish_training",
+    EffectKind.MESSAGE: "itsm_change_deliver_communication",
+    EffectKind.FEEDBACK_REQUEST: "itsm_change_request_feedback",
+    EffectKind.PROMPT: "itsm_change_post_prompts",
+}
+BATCH = 100
+
+
+@dataclass
+class ApplyReport:
+    created: int = 0
+    updated: int = 0
+    retired: int = 0
+    skipped: int = 0
+    recovered: int = 0
+    """Writes of an earlier, interrupted run found on the platform and recorded."""
+    unchanged: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        text = (f"{self.created} created, {self.updated} updated, {self.retired} retired, "
+                f"{self.skipped} skipped, {self.recovered} recovered, {self.unchanged} unchanged")
+        if self.failed:
+            text += f", {len(self.failed)} failed"
+        return text
+
+
+class Runner:
+    """Plans and applies one program.
+
+    :param concurrency: how many batches may be in flight at once (across platforms).
+    """
+
+    def __init__(self, program: Program, platforms: Platforms, ledger: Ledger,
+                 clock: Callable[[], datetime], concurrency: int = 4) -> None:
+        self.program = program
+        self.platforms = platforms
+        self.ledger = ledger
+        self.clock = clock
+        self.concurrency = max(1, concurrency)
+
+    # -- planning ----------------------------------------------------------------------
+
+    def members(self) -> dict[str, list[Person]]:
+        """Each started unit's members, asked of its platform."""
+        now = self.clock()
+        out: dict[str, list[Person]] = {}
+        for unit in self.program.units:
+            if not self.program.wave_started(unit, now):
+                continue
+            out[unit.id] = list(self.platforms.call(unit.platform, "itsm_change_unit_members",
+                                                    unit=unit) or [])
+        return out
+
+    def plan(self) -> Plan:
+        rows = {row.key: row for row in self.ledger.effects(self.program.id)}
+        return plan(self.program, self.members(), rows, self.clock())
+
+    # -- applying ----------------------------------------------------------------------
+
+    def apply(self, plan: Plan | None = None, dry_run: bool = False,
+              progress: Callable[[int], None] | None = None) -> ApplyReport:
+        plan = plan or self.plan()
+        report = ApplyReport(unchanged=plan.unchanged)
+        if dry_run:
+            return report
+        now = self.clock()
+        for action in plan.actions:
+            if (action.action == "skip" and action.effect is not None
+                    and self.ledger.record_skipped(action.effect, action.detail, now)):
+                report.skipped += 1
+        writes = [a for a in plan.actions if a.action in ("create", "update")]
+        retires = [a for a in plan.actions if a.action == "retire"]
+        report.recovered += self._recover([a for a in writes
+                                           if a.row is not None and a.row.state == "pending"],
+                                          writes)
+        batches = list(self._batches(writes)) + list(self._retire_batches(retires))
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            for outcome in pool.map(self._run_batch, batches):
+                for key, action, error in outcome:
+                    if error is not None:
+                        report.failed.append((key, error))
+                    elif action == "create":
+                        report.created += 1
+                    elif action == "update":
+                        report.updated += 1
+                    elif action == "retire":
+                        report.retired += 1
+                if progress is not None:
+                    progress(len(outcome))
+        return report
+
+    def _recover(self, pending: list[PlannedAction], writes: list[PlannedAction]) -> int:
+        """Look up keys an interrupted run left pending; drop the ones found from ``writes``."""
+        grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for action in pending:
+            grouped[(action.platform, action.kind)].append(action.key)
+        found_keys: set[str] = set()
+        for (platform, kind), keys in grouped.items():
+            for start in range(0, len(keys), BATCH):
+                chunk = keys[start:start + BATCH]
+                refs = self.platforms.call(platform, "itsm_change_find_effects",
+                                           kind=EffectKind(kind), keys=chunk) or []
+                for ref in refs:
+                    self.ledger.record_found(ref, self.clock())
+                    found_keys.add(ref.key)
+        writes[:] = [a for a in writes if a.key not in found_keys]
+        return len(found_keys)
+
+    @staticmethod
+    def _batches(actions: Sequence[PlannedAction]) -> Iterable[tuple[str, Any]]:
+        grouped: dict[tuple[str, str], list[PlannedAction]] = defaultdict(list)
+        for action in actions:
+            assert action.effect is not None
+            grouped[(action.platform, action.kind)].append(action)
+        for items in grouped.values():
+            for start in range(0, len(items), BATCH):
+                yield ("write", items[start:start + BATCH])
+
+    @staticmethod
+    def _retire_batches(actions: Sequence[PlannedAction]) -> Iterable[tuple[str, Any]]:
+        grouped: dict[str, list[PlannedAction]] = defaultdict(list)
+        for action in actions:
+            grouped[action.platform].append(action)
+        for items in grouped.values():
+            for start in range(0, len(items), BATCH):
+                yield ("retire", items[start:start + BATCH])
+
+    def _run_batch(self, batch: tuple[str, list[PlannedAction]]
+                   ) -> list[tuple[str, str, str | None]]:
+        kind, actions = batch
+        try:
+            if kind == "retire":
+                return self._retire(actions)
+            return self._write(actions)
+        except ITSMError as exc:
+            # The whole call failed (credentials, permissions, configuration): every item
+            # in the batch stays as it was recorded, and the error says what to fix.
+            message = str(exc)
+            log.error("%s", message)
+            return [(a.key, a.action, message) for a in actions]
+
+    def _write(self, actions: list[PlannedAction]) -> list[tuple[str, str, str | None]]:
+        platform = actions[0].platform
+        effects = [a.effect for a in actions if a.effect is not None]
+        known: dict[str, EffectRef] = {}
+        for action in actions:
+            if action.row is not None and action.row.ref is not None:
+                known[action.key] = action.row.ref
+        claimed = [e for e in effects if self.ledger.claim(e, self.clock())]
+        if not claimed:
+            return []
+        hook = WRITE_HOOKS[claimed[0].kind]
+        try:
+            results: list[EffectResult] = self.platforms.call(
+                platform, hook, effects=claimed, known=known) or []
+        except APIError as exc:
+            uncertain = exc.status_code is None or exc.status_code >= 500
+            for effect in claimed:
+                self.ledger.record_result(effect, EffectResult(
+                    effect.key, False, error=str(exc), uncertain=uncertain), self.clock())
+            raise
+        except ITSMError:
+            self.ledger.release([e.key for e in claimed], self.clock())
+            raise
+        if len(results) != len(claimed):
+            self.ledger.release([e.key for e in claimed], self.clock())
+            raise ITSMError(f"platform {platform} answered {len(results)} results for "
+                            f"{len(claimed)} effects ({hook}); the plugin breaks the contract")
+        out: list[tuple[str, str, str | None]] = []
+        by_key = {a.key: a for a in actions}
+        for effect, result in zip(claimed, results, strict=True):
+            self.ledger.record_result(effect, result, self.clock())
+            action = by_key[effect.key].action
+            out.append((effect.key, action, None if result.ok else (result.error or "failed")))
+            if result.ok and effect.kind is EffectKind.MESSAGE and action == "create":
+                self.platforms.pm.hook.itsm_change_communication_sent(
+                    program=self.program, effect=effect)
+        return out
+
+    def _retire(self, actions: list[PlannedAction]) -> list[tuple[str, str, str | None]]:
+        platform = actions[0].platform
+        rows: list[EffectRow] = [a.row for a in actions if a.row is not None]
+        refs = [r.ref for r in rows if r.ref is not None]
+        results: list[EffectResult] = self.platforms.call(
+            platform, "itsm_change_retire_effects", refs=refs) or []
+        out: list[tuple[str, str, str | None]] = []
+        for result in results:
+            if result.ok:
+                self.ledger.mark(result.key, "retired", self.clock())
+            out.append((result.key, "retire", None if result.ok else result.error))
+        return out
+
