@@ -1,0 +1,7 @@
+"""Jira Cloud and Jira Service Management platform for itsm-change-sdk."""
+
+from __future__ import annotations
+
+from .hooks import PLATFORM_NAME, SECRETS, SETTINGS
+
+__all__ = ["PLATFORM_NAME", "SECRETS", "SETTINGS"]

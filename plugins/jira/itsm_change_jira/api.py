@@ -1,0 +1,226 @@
+"""Thin endpoint layer over Jira Cloud REST v3, the JSM API and admin webhooks.
+
+One method per endpoint; list endpoints are lazy generators in Jira's own paging styles
+(``nextPageToken`` for search, ``startAt``/``isLast`` elsewhere). The legacy
+``/rest/api/3/search`` is removed (410) and never called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import requests
+
+from itsm_change_sdk.errors import AuthenticationError
+from itsm_change_sdk.http import Transport, paginate_token
+
+from .auth import OAuthTokens
+
+__all__ = ["BULK_LIMIT", "JiraAPI"]
+
+BULK_LIMIT = 50
+SEARCH_PAGE = 100
+COMMENT_PAGE = 100
+GROUP_PAGE = 50
+
+
+class JiraAPI:
+    """Endpoint calls for one site. ``tokens`` enables one refresh after a refused token."""
+
+    def __init__(self, transport: Transport, tokens: OAuthTokens | None = None) -> None:
+        self.transport = transport
+        self.tokens = tokens
+        self.page_size = SEARCH_PAGE
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        try:
+            return self.transport.request(method, path, **kwargs)
+        except AuthenticationError:
+            if self.tokens is None:
+                raise
+            self.tokens.refresh()
+            return self.transport.request(method, path, **kwargs)
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.transport.json(self.request(method, path, **kwargs))
+
+    # -- site and account --------------------------------------------------------------------
+
+    def server_info(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.json("GET", "/rest/api/3/serverInfo")
+        return result
+
+    def myself(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.json("GET", "/rest/api/3/myself")
+        return result
+
+    def my_permissions(self, project: str, permissions: Sequence[str]) -> dict[str, Any]:
+        result: dict[str, Any] = self.json(
+            "GET", "/rest/api/3/mypermissions",
+            params={"projectKey": project, "permissions": ",".join(permissions)},
+        )
+        return result
+
+    def project(self, key: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.json("GET", f"/rest/api/3/project/{key}")
+        return result
+
+    # -- issues ------------------------------------------------------------------------------
+
+    def search(
+        self,
+        jql: str,
+        fields: Sequence[str],
+        *,
+        properties: Sequence[str] = (),
+        expand: str | None = None,
+        reconcile: Sequence[int] = (),
+    ) -> Iterator[dict[str, Any]]:
+        """Issues for ``jql`` via ``POST /rest/api/3/search/jql``, page by page."""
+
+        def fetch(token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+            body: dict[str, Any] = {"jql": jql, "fields": list(fields),
+                                    "maxResults": self.page_size}
+            if properties:
+                body["properties"] = list(properties)
+            if expand:
+                body["expand"] = expand
+            if reconcile:
+                body["reconcileIssues"] = list(reconcile)[:50]
+            if token:
+                body["nextPageToken"] = token
+            page = self.json("POST", "/rest/api/3/search/jql", json=body, idempotent=True)
+            issues = list(page.get("issues") or [])
+            next_token = None if page.get("isLast") else page.get("nextPageToken")
+            return issues, next_token
+
+        return paginate_token(fetch)
+
+    def get_issue(self, key: str, fields: Sequence[str], expand: str | None = None,
+                  properties: Sequence[str] = ()) -> dict[str, Any]:
+        params: dict[str, str] = {"fields": ",".join(fields)}
+        if expand:
+            params["expand"] = expand
+        if properties:
+            params["properties"] = ",".join(properties)
+        result: dict[str, Any] = self.json("GET", f"/rest/api/3/issue/{key}", params=params)
+        return result
+
+    def create_issue(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """One create, sent once: the caller resolves an uncertain failure by lookup."""
+        result: dict[str, Any] = self.json("POST", "/rest/api/3/issue", json=payload,
+                                           retry=False)
+        return result
+
+    def create_issues(self, payloads: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """``POST /rest/api/3/issue/bulk`` (at most 50), sent once."""
+        if len(payloads) > BULK_LIMIT:
+            raise ValueError(f"at most {BULK_LIMIT} issues per bulk create")
+        result: dict[str, Any] = self.json(
+            "POST", "/rest/api/3/issue/bulk", json={"issueUpdates": list(payloads)},
+            retry=False,
+        )
+        return result
+
+    def edit_issue(self, key: str, payload: Mapping[str, Any], notify: bool = False) -> None:
+        self.request("PUT", f"/rest/api/3/issue/{key}", json=payload,
+                     params={"notifyUsers": "true" if notify else "false"})
+
+    def transitions(self, key: str) -> list[dict[str, Any]]:
+        body = self.json("GET", f"/rest/api/3/issue/{key}/transitions")
+        return list(body.get("transitions") or [])
+
+    def transition(self, key: str, transition_id: str, fields: Mapping[str, Any] | None = None
+                   ) -> None:
+        payload: dict[str, Any] = {"transition": {"id": transition_id}}
+        if fields:
+            payload["fields"] = dict(fields)
+        self.request("POST", f"/rest/api/3/issue/{key}/transitions", json=payload)
+
+    # -- comments ----------------------------------------------------------------------------
+
+    def comments(self, key: str) -> Iterator[dict[str, Any]]:
+        start = 0
+        while True:
+            page = self.json(
+                "GET", f"/rest/api/3/issue/{key}/comment",
+                params={"startAt": start, "maxResults": COMMENT_PAGE, "orderBy": "created",
+                        "expand": "properties"},
+            )
+            items = list(page.get("comments") or [])
+            yield from items
+            start += len(items)
+            total = page.get("total")
+            if not items or (isinstance(total, int) and start >= total):
+                return
+
+    def add_comment(self, key: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.json("POST", f"/rest/api/3/issue/{key}/comment",
+                                           json=payload, retry=False)
+        return result
+
+    def update_comment(self, key: str, comment_id: str, payload: Mapping[str, Any]) -> None:
+        self.request("PUT", f"/rest/api/3/issue/{key}/comment/{comment_id}", json=payload,
+                     params={"notifyUsers": "false"})
+
+    def set_comment_property(self, comment_id: str, name: str, value: Any) -> None:
+        self.request("PUT", f"/rest/api/3/comment/{comment_id}/properties/{name}", json=value)
+
+    def add_request_comment(self, key: str, body: str, public: bool) -> dict[str, Any]:
+        """JSM comment: the body is a plain string, and ``public`` is required."""
+        result: dict[str, Any] = self.json(
+            "POST", f"/rest/servicedeskapi/request/{key}/comment",
+            json={"body": body, "public": public}, retry=False,
+        )
+        return result
+
+    def request_feedback(self, key: str) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = self.json(
+            "GET", f"/rest/servicedeskapi/request/{key}/feedback",
+            headers={"X-ExperimentalApi": "opt-in"},
+        )
+        return result
+
+    # -- people ------------------------------------------------------------------------------
+
+    def find_groups(self, query: str) -> list[dict[str, Any]]:
+        body = self.json("GET", "/rest/api/3/groups/picker",
+                         params={"query": query, "maxResults": 50})
+        return list(body.get("groups") or [])
+
+    def group_members(self, group_id: str) -> Iterator[dict[str, Any]]:
+        start = 0
+        while True:
+            page = self.json(
+                "GET", "/rest/api/3/group/member",
+                params={"groupId": group_id, "includeInactiveUsers": "false",
+                        "startAt": start, "maxResults": GROUP_PAGE},
+            )
+            values = list(page.get("values") or [])
+            yield from values
+            start += len(values)
+            if page.get("isLast", True) or not values:
+                return
+
+    def users(self, account_ids: Sequence[str]) -> Iterator[dict[str, Any]]:
+        for offset in range(0, len(account_ids), GROUP_PAGE):
+            chunk = account_ids[offset:offset + GROUP_PAGE]
+            params: list[tuple[str, Any]] = [("accountId", a) for a in chunk]
+            params.append(("maxResults", GROUP_PAGE))
+            page = self.json("GET", "/rest/api/3/user/bulk", params=params)
+            yield from page.get("values") or []
+
+    # -- admin webhooks (not in the v3 spec: /rest/webhooks/1.0) -------------------------------
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        body = self.json("GET", "/rest/webhooks/1.0/webhook")
+        return list(body or [])
+
+    def create_webhook(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.json("POST", "/rest/webhooks/1.0/webhook", json=payload,
+                                           retry=False)
+        return result
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self.request("DELETE", f"/rest/webhooks/1.0/webhook/{webhook_id}")

@@ -1,0 +1,786 @@
+"""The Jira platform instance: the core's platform hooks on top of :mod:`.api`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from functools import partial
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from itsm_change_sdk.config import data_dir
+from itsm_change_sdk.errors import (
+    APIError,
+    ConfigurationError,
+    InvalidRequest,
+    NotFound,
+    UnsupportedOperation,
+)
+from itsm_change_sdk.hookspecs import hookimpl
+from itsm_change_sdk.http import KeyedLimiter, RetryPolicy, Transport, create_once, is_uncertain
+from itsm_change_sdk.model import (
+    Check,
+    Comment,
+    Effect,
+    EffectKind,
+    EffectRef,
+    EffectResult,
+    FeedbackResponse,
+    InstallStep,
+    Person,
+    Program,
+    Ticket,
+    TicketEvent,
+    TicketFilter,
+    TrainingStatus,
+    Unit,
+    WebhookRequest,
+)
+
+from . import adf, admin, jql, mapping, webhook
+from .api import BULK_LIMIT, JiraAPI
+from .auth import API_GATEWAY, BearerAuth, OAuthTokens, TokenStore
+
+__all__ = ["JiraConfig", "JiraPlatform"]
+
+COMMENT_CHANNELS = frozenset({"ticket_note", "public_comment"})
+SUPPORTED_CHANNELS = frozenset({"task", "ticket_note", "public_comment", "announcement"})
+_FIND_CHUNK = 50
+_TOKEN_CHUNK = 20
+
+
+@dataclass(frozen=True)
+class JiraConfig:
+    """Resolved, validated settings (no secrets)."""
+
+    site_url: str
+    project: str
+    issue_type: str = "Task"
+    parent_issue: str | None = None
+    done_transition: str | None = None
+    correlation: str = "label"
+    service_desk_id: str | None = None
+    ticket_projects: tuple[str, ...] = ()
+    internal_role: str | None = None
+    announcement_issue: str | None = None
+    channel_field: str | None = None
+    group_field: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    webhook_name: str = "itsm-change"
+
+    @property
+    def search_projects(self) -> tuple[str, ...]:
+        projects = [self.project, *self.ticket_projects]
+        if self.announcement_issue and "-" in self.announcement_issue:
+            projects.append(self.announcement_issue.rsplit("-", 1)[0])
+        return tuple(dict.fromkeys(projects))
+
+
+def _split(value: Any) -> tuple[str, ...]:
+    if not value:
+        return ()
+    if isinstance(value, list | tuple):
+        return tuple(str(v).strip() for v in value if str(v).strip())
+    return tuple(part.strip() for part in str(value).split(",") if part.strip())
+
+
+def _opt(settings: Mapping[str, Any], key: str) -> str | None:
+    value = settings.get(key)
+    return str(value) if value not in (None, "") else None
+
+
+def _require(settings: Mapping[str, Any], key: str, what: str) -> str:
+    require = getattr(settings, "require", None)
+    if callable(require):
+        return str(require(key, what))
+    value = _opt(settings, key)
+    if value is None:
+        raise ConfigurationError(f"jira: {what} is not set; set ITSM_CHANGE_JIRA_{key.upper()}")
+    return value
+
+
+class JiraPlatform:
+    """One Jira Cloud site, with its JSM service desk where configured."""
+
+    def __init__(
+        self,
+        api: JiraAPI,
+        config: JiraConfig,
+        *,
+        limiter: KeyedLimiter | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.api = api
+        self.config = config
+        self.policy = api.transport.policy
+        self.limiter = limiter or KeyedLimiter(20, 2.0)
+        self.clock = clock
+        self._zone: tzinfo | None = None
+        self._service_desk: dict[str, bool] = {}
+        self._comment_targets: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"JiraPlatform({self.config.site_url!r}, project={self.config.project!r})"
+
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, Any], *, policy: RetryPolicy | None = None,
+        limiter: KeyedLimiter | None = None,
+    ) -> JiraPlatform:
+        site_url = _require(settings, "site_url", "the site URL (https://<site>.atlassian.net)")
+        site_url = site_url.rstrip("/")
+        if not site_url.startswith(("https://", "http://localhost", "http://127.0.0.1")):
+            raise ConfigurationError(
+                f"jira: site_url must start with https:// (got {site_url!r})"
+            )
+        correlation = _opt(settings, "correlation") or "label"
+        if correlation != "label" and not correlation.startswith("customfield_"):
+            raise ConfigurationError(
+                "jira: correlation must be 'label' or a text custom field id like "
+                f"customfield_10050 (got {correlation!r})"
+            )
+        config = JiraConfig(
+            site_url=site_url,
+            project=_require(settings, "project", "the project key for training issues"),
+            issue_type=_opt(settings, "issue_type") or "Task",
+            parent_issue=_opt(settings, "parent_issue"),
+            done_transition=_opt(settings, "done_transition"),
+            correlation=correlation,
+            service_desk_id=_opt(settings, "service_desk_id"),
+            ticket_projects=_split(settings.get("ticket_projects")),
+            internal_role=_opt(settings, "internal_role"),
+            announcement_issue=_opt(settings, "announcement_issue"),
+            channel_field=_opt(settings, "channel_field"),
+            group_field=_opt(settings, "group_field"),
+            webhook_secret=_opt(settings, "webhook_secret"),
+            webhook_name=_opt(settings, "webhook_name") or "itsm-change",
+        )
+        mode = (_opt(settings, "auth") or (
+            "oauth" if _opt(settings, "client_id") else "basic")).lower()
+        cloud_id = _opt(settings, "cloud_id")
+        secrets = [_opt(settings, k) for k in
+                   ("api_token", "access_token", "refresh_token", "client_secret",
+                    "webhook_secret")]
+        policy = policy or RetryPolicy()
+        tokens: OAuthTokens | None = None
+        if mode == "basic":
+            email = _require(settings, "email", "the Atlassian account email")
+            token = _require(settings, "api_token", "the API token")
+            base = f"{API_GATEWAY}/{cloud_id}" if cloud_id else site_url
+            transport = Transport("jira", base, auth=(email, token), policy=policy,
+                                  secrets=secrets)
+        elif mode == "oauth":
+            cloud = _require(settings, "cloud_id", "the cloud id (from accessible-resources)")
+            store_path = _opt(settings, "token_store") or str(
+                data_dir() / f"jira-oauth-{cloud}.json")
+            auth_transport = Transport("jira", "https://auth.atlassian.com", policy=policy,
+                                       secrets=secrets)
+            tokens = OAuthTokens(
+                client_id=_require(settings, "client_id", "the OAuth client id"),
+                client_secret=_require(settings, "client_secret", "the OAuth client secret"),
+                refresh_token=_opt(settings, "refresh_token"),
+                access_token=_opt(settings, "access_token"),
+                store=TokenStore(store_path),
+                transport=auth_transport,
+            )
+            if not (_opt(settings, "refresh_token") or _opt(settings, "access_token")
+                    or TokenStore(store_path).load()):
+                raise ConfigurationError(
+                    "jira: OAuth needs refresh_token (or access_token); set "
+                    "ITSM_CHANGE_JIRA_REFRESH_TOKEN"
+                )
+            transport = Transport("jira", f"{API_GATEWAY}/{cloud}", auth=BearerAuth(tokens),
+                                  policy=policy, secrets=[*secrets, *tokens.secrets()])
+        else:
+            raise ConfigurationError(f"jira: auth must be 'basic' or 'oauth' (got {mode!r})")
+        return cls(JiraAPI(transport, tokens), config, limiter=limiter)
+
+    def close(self) -> None:
+        self.api.transport.close()
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def zone(self) -> tzinfo:
+        """The account's time zone: Jira reads JQL date literals in it."""
+        if self._zone is None:
+            name = self.api.myself().get("timeZone") or "UTC"
+            try:
+                self._zone = ZoneInfo(str(name))
+            except (ZoneInfoNotFoundError, ValueError):
+                self._zone = UTC
+        return self._zone
+
+    def _ref(self, key: str, issue: Mapping[str, Any]) -> EffectRef:
+        issue_key = issue.get("key")
+        url = f"{self.config.site_url}/browse/{issue_key}" if issue_key else None
+        return EffectRef(key=key, platform="jira", remote_id=str(issue["id"]), url=url)
+
+    def _comment_ref(self, key: str, issue: str, comment_id: str) -> EffectRef:
+        return EffectRef(
+            key=key, platform="jira", remote_id=f"{issue}/comment/{comment_id}",
+            url=f"{self.config.site_url}/browse/{issue}?focusedCommentId={comment_id}",
+        )
+
+    @staticmethod
+    def _failed(key: str, exc: Exception) -> EffectResult:
+        uncertain = is_uncertain(exc)
+        retryable = uncertain or bool(getattr(exc, "retryable", False))
+        return EffectResult(key=key, ok=False, error=str(exc), uncertain=uncertain,
+                            retryable=retryable)
+
+    def _project_jql(self, projects: Sequence[str] | None = None) -> str:
+        return jql.in_("project", projects or self.config.search_projects)
+
+    # -- issues as tasks ---------------------------------------------------------------------
+
+    def _issue_payload(self, effect: Effect, issue_type: str | None = None) -> dict[str, Any]:
+        fields = mapping.issue_fields(
+            effect, project=self.config.project,
+            issue_type=issue_type or self.config.issue_type,
+            correlation=self.config.correlation, parent=self.config.parent_issue,
+        )
+        if (effect.kind is EffectKind.FEEDBACK_REQUEST and self.config.service_desk_id
+                and effect.recipient is not None):
+            fields["reporter"] = {"id": effect.recipient.id}
+        return {"fields": fields, "properties": [
+            {"key": mapping.PROPERTY, "value": mapping.property_value(effect)}]}
+
+    def _update_issue(self, effect: Effect, ref: EffectRef) -> EffectResult:
+        fields: dict[str, Any] = {
+            "summary": effect.title[:255],
+            "description": adf.from_plain_text(effect.body),
+            "duedate": effect.due.isoformat() if effect.due else None,
+        }
+        if effect.recipient is not None:
+            fields["assignee"] = {"id": effect.recipient.id}
+        self.limiter.acquire(ref.remote_id)
+        self.api.edit_issue(ref.remote_id, {"fields": fields})
+        return EffectResult(key=effect.key, ok=True, ref=ref)
+
+    def _publish_issues(
+        self, effects: Sequence[Effect], known: Mapping[str, EffectRef]
+    ) -> list[EffectResult]:
+        results: dict[str, EffectResult] = {}
+        creates: list[Effect] = []
+        for effect in effects:
+            ref = known.get(effect.key)
+            if ref is None or "/comment/" in ref.remote_id:
+                creates.append(effect)
+                continue
+            try:
+                results[effect.key] = self._update_issue(effect, ref)
+            except NotFound:
+                creates.append(effect)
+            except (InvalidRequest, APIError) as exc:
+                if exc.status_code in (401, 403):
+                    raise
+                results[effect.key] = self._failed(effect.key, exc)
+        for start in range(0, len(creates), BULK_LIMIT):
+            results.update(self._bulk_create(creates[start:start + BULK_LIMIT]))
+        return [results[e.key] for e in effects]
+
+    def _bulk_create(self, chunk: Sequence[Effect]) -> dict[str, EffectResult]:
+        """Create up to 50 issues; after an uncertain failure, look the keys up first."""
+        results: dict[str, EffectResult] = {}
+        pending = list(chunk)
+        for attempt in range(1, self.policy.attempts + 1):
+            try:
+                payloads = [self._issue_payload(e) for e in pending]
+                body = self.policy.call(partial(self.api.create_issues, payloads))
+            except InvalidRequest as exc:
+                body = self._error_body(exc)
+                if not isinstance(body.get("errors"), list) or not body["errors"]:
+                    for effect in pending:
+                        results[effect.key] = self._failed(effect.key, exc)
+                    return results
+            except APIError as exc:
+                if not is_uncertain(exc):
+                    raise
+                keys = [e.key for e in pending]
+                found = self.policy.call(partial(self._find_issue_refs, keys))
+                for effect in pending:
+                    if effect.key in found:
+                        results[effect.key] = EffectResult(effect.key, True, found[effect.key])
+                pending = [e for e in pending if e.key not in found]
+                if not pending:
+                    return results
+                if attempt == self.policy.attempts:
+                    for effect in pending:
+                        results[effect.key] = self._failed(effect.key, exc)
+                    return results
+                self.policy.sleep(min(self.policy.max_wait, self.policy.initial_wait * 2**attempt))
+                continue
+            results.update(self._map_bulk(pending, body))
+            return results
+        return results
+
+    @staticmethod
+    def _error_body(exc: APIError) -> dict[str, Any]:
+        try:
+            body = json.loads(exc.body) if exc.body else {}
+        except ValueError:
+            return {}
+        return body if isinstance(body, dict) else {}
+
+    def _map_bulk(self, pending: Sequence[Effect], body: Mapping[str, Any]
+                  ) -> dict[str, EffectResult]:
+        results: dict[str, EffectResult] = {}
+        failed: dict[int, str] = {}
+        for error in body.get("errors") or []:
+            index = error.get("failedElementNumber")
+            if not isinstance(index, int):
+                continue
+            element = error.get("elementErrors") or {}
+            parts = [*element.get("errorMessages", []),
+                     *(f"{k}: {v}" for k, v in (element.get("errors") or {}).items())]
+            failed[index] = "; ".join(str(p) for p in parts) or f"status {error.get('status')}"
+        created = iter(body.get("issues") or [])
+        for index, effect in enumerate(pending):
+            if index in failed:
+                results[effect.key] = EffectResult(
+                    effect.key, False, error=f"jira: {failed[index]}")
+                continue
+            issue = next(created, None)
+            if issue is None:
+                results[effect.key] = EffectResult(
+                    effect.key, False, error="jira: bulk create returned no issue",
+                    uncertain=True, retryable=True)
+            else:
+                results[effect.key] = EffectResult(effect.key, True, self._ref(effect.key, issue))
+        return results
+
+    def _find_issue_refs(self, keys: Sequence[str]) -> dict[str, EffectRef]:
+        found: dict[str, EffectRef] = {}
+        field_name = self.config.correlation
+        for start in range(0, len(keys), _FIND_CHUNK):
+            chunk = list(keys[start:start + _FIND_CHUNK])
+            if field_name == "label":
+                by_label = {mapping.key_label(k): k for k in chunk}
+                clause = jql.in_("labels", by_label)
+                fields = ["labels"]
+            else:
+                number = field_name.removeprefix("customfield_")
+                clause = " OR ".join(jql.text_contains(f"cf[{number}]", k) for k in chunk)
+                fields = [field_name]
+            query = f"{jql.and_(jql.in_('project', [self.config.project]), clause)} ORDER BY id"
+            for issue in self.api.search(query, fields):
+                issue_fields = issue.get("fields") or {}
+                if field_name == "label":
+                    for label in issue_fields.get("labels") or []:
+                        if label in by_label:
+                            found[by_label[label]] = self._ref(by_label[label], issue)
+                else:
+                    value = issue_fields.get(field_name)
+                    if value in chunk:
+                        found[str(value)] = self._ref(str(value), issue)
+        return found
+
+    # -- comments ----------------------------------------------------------------------------
+
+    def _is_service_desk(self, issue: str) -> bool:
+        if issue not in self._service_desk:
+            data = self.api.get_issue(issue, ["project"])
+            project = (data.get("fields") or {}).get("project") or {}
+            self._service_desk[issue] = project.get("projectTypeKey") == "service_desk"
+        return self._service_desk[issue]
+
+    def _find_comment(self, key: str, issue: str) -> EffectRef | None:
+        token = mapping.comment_token(key)
+        for comment in self.api.comments(issue):
+            text = adf.to_plain_text(comment.get("body"))
+            props = {p.get("key"): p.get("value") for p in comment.get("properties") or []}
+            if token in text or (props.get(mapping.PROPERTY) or {}).get("key") == key:
+                return self._comment_ref(key, issue, str(comment["id"]))
+        return None
+
+    def _post_comment(self, effect: Effect, public: bool) -> EffectRef:
+        issue = effect.ticket_id
+        assert issue
+        self._comment_targets[effect.key] = issue
+        text = mapping.comment_text(effect)
+        prop = mapping.property_value(effect)
+        self.limiter.acquire(issue)
+        if self._is_service_desk(issue):
+            def send_sd() -> EffectRef:
+                created = self.api.add_request_comment(issue, text, public)
+                return self._comment_ref(effect.key, issue, str(created["id"]))
+
+            ref = create_once(send_sd, lambda: self._find_comment(effect.key, issue),
+                              self.policy)
+            comment_id = ref.remote_id.rsplit("/", 1)[-1]
+            self.limiter.acquire(issue)
+            self.api.set_comment_property(comment_id, mapping.PROPERTY, prop)
+            return ref
+        payload: dict[str, Any] = {
+            "body": adf.from_plain_text(text),
+            "properties": [{"key": mapping.PROPERTY, "value": prop}],
+        }
+        if not public and self.config.internal_role:
+            payload["visibility"] = {"type": "role", "value": self.config.internal_role}
+
+        def send() -> EffectRef:
+            created = self.api.add_comment(issue, payload)
+            return self._comment_ref(effect.key, issue, str(created["id"]))
+
+        return create_once(send, lambda: self._find_comment(effect.key, issue), self.policy)
+
+    def _post_comments(
+        self, effects: Sequence[Effect], known: Mapping[str, EffectRef], *, skip_known: bool
+    ) -> list[EffectResult]:
+        results: list[EffectResult] = []
+        for effect in effects:
+            ref = known.get(effect.key)
+            if ref is not None and skip_known:
+                results.append(EffectResult(effect.key, True, ref))
+                continue
+            if not effect.ticket_id:
+                results.append(EffectResult(effect.key, False,
+                                            error="jira: the effect names no issue"))
+                continue
+            try:
+                if ref is not None and "/comment/" in ref.remote_id:
+                    issue, _, comment_id = ref.remote_id.partition("/comment/")
+                    self.limiter.acquire(issue)
+                    self.api.update_comment(issue, comment_id, {
+                        "body": adf.from_plain_text(mapping.comment_text(effect))})
+                    results.append(EffectResult(effect.key, True, ref))
+                    continue
+                ref = self._post_comment(effect, public=effect.channel == "public_comment")
+                results.append(EffectResult(effect.key, True, ref))
+            except APIError as exc:
+                if exc.status_code == 401:
+                    raise
+                results.append(self._failed(effect.key, exc))
+        return results
+
+    def _find_comment_refs(self, keys: Sequence[str]) -> dict[str, EffectRef]:
+        found: dict[str, EffectRef] = {}
+        for key in keys:
+            target = self._comment_targets.get(key)
+            if target:
+                ref = self._find_comment(key, target)
+                if ref:
+                    found[key] = ref
+        rest = [k for k in keys if k not in found]
+        for start in range(0, len(rest), _TOKEN_CHUNK):
+            chunk = rest[start:start + _TOKEN_CHUNK]
+            tokens = " OR ".join(
+                jql.text_contains("comment", mapping.comment_token(k)) for k in chunk)
+            query = f"{jql.and_(self._project_jql(), tokens)} ORDER BY updated DESC"
+            for hit in self.api.search(query, ["key"]):
+                for key in chunk:
+                    if key not in found:
+                        ref = self._find_comment(key, str(hit.get("key") or hit["id"]))
+                        if ref:
+                            found[key] = ref
+        return found
+
+    # -- hooks: effects ----------------------------------------------------------------------
+
+    @hookimpl
+    def itsm_change_find_effects(self, kind: EffectKind, keys: Sequence[str]) -> list[EffectRef]:
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, EffectRef] = {}
+        if kind is not EffectKind.PROMPT:
+            found.update(self._find_issue_refs(keys))
+        if kind in (EffectKind.PROMPT, EffectKind.MESSAGE):
+            found.update(self._find_comment_refs([k for k in keys if k not in found]))
+        return [found[k] for k in keys if k in found]
+
+    @hookimpl
+    def itsm_change_publish_training(
+        self, effects: Sequence[Effect], known: Mapping[str, EffectRef]
+    ) -> list[EffectResult]:
+        return self._publish_issues(effects, known)
+
+    @hookimpl
+    def itsm_change_training_status(self, refs: Sequence[EffectRef]) -> list[TrainingStatus]:
+        by_id = {r.remote_id: r for r in refs if "/comment/" not in r.remote_id}
+        statuses: list[TrainingStatus] = []
+        ids = list(by_id)
+        for start in range(0, len(ids), 100):
+            chunk = ids[start:start + 100]
+            body = self.api.json("POST", "/rest/api/3/issue/bulkfetch", json={
+                "issueIdsOrKeys": chunk,
+                "fields": ["status", "resolutiondate", "statuscategorychangedate"],
+            }, idempotent=True)
+            for issue in body.get("issues") or []:
+                ref = by_id.get(str(issue.get("id"))) or by_id.get(str(issue.get("key")))
+                if ref is None:
+                    continue
+                fields = issue.get("fields") or {}
+                done = mapping.ticket_state(fields) != "open"
+                when = mapping.parse_time(fields.get("resolutiondate")) or mapping.parse_time(
+                    fields.get("statuscategorychangedate"))
+                statuses.append(TrainingStatus(ref.key, done, when if done else None))
+        return statuses
+
+    @hookimpl
+    def itsm_change_retire_effects(self, refs: Sequence[EffectRef]) -> list[EffectResult]:
+        results: list[EffectResult] = []
+        for ref in refs:
+            try:
+                if "/comment/" in ref.remote_id:
+                    _, _, comment_id = ref.remote_id.partition("/comment/")
+                    self.api.set_comment_property(
+                        comment_id, mapping.PROPERTY, {"key": ref.key, "retired": True})
+                else:
+                    self._retire_issue(ref.remote_id)
+                results.append(EffectResult(ref.key, True, ref))
+            except NotFound:
+                results.append(EffectResult(ref.key, True, ref))
+            except APIError as exc:
+                if exc.status_code == 401:
+                    raise
+                results.append(self._failed(ref.key, exc))
+        return results
+
+    def _retire_issue(self, issue: str) -> None:
+        """Label the issue retired, then move it to a done status (never delete it)."""
+        self.limiter.acquire(issue)
+        self.api.edit_issue(issue, {"update": {"labels": [{"add": mapping.RETIRED_LABEL}]}})
+        wanted = self.config.done_transition
+        options = self.api.transitions(issue)
+        chosen = None
+        for option in options:
+            to = option.get("to") or {}
+            category = (to.get("statusCategory") or {}).get("key")
+            if wanted and wanted in (str(option.get("id")), option.get("name")):
+                chosen = option
+                break
+            if not wanted and category == "done" and chosen is None:
+                chosen = option
+        if chosen is not None:
+            self.limiter.acquire(issue)
+            self.api.transition(issue, str(chosen["id"]))
+
+    @hookimpl
+    def itsm_change_deliver_communication(
+        self, effects: Sequence[Effect], known: Mapping[str, EffectRef]
+    ) -> list[EffectResult]:
+        for effect in effects:
+            if effect.channel not in SUPPORTED_CHANNELS:
+                raise UnsupportedOperation(f"jira has no {effect.channel!r} channel")
+            if effect.channel == "announcement" and not self.config.announcement_issue:
+                raise UnsupportedOperation(
+                    "jira has no per-group announcements; set announcement_issue to an "
+                    "issue key whose comments carry announcements"
+                )
+        results: dict[str, EffectResult] = {}
+        tasks = [e for e in effects if e.channel == "task"]
+        for effect, result in zip(tasks, self._publish_issues(tasks, known), strict=True):
+            results[effect.key] = result
+        notes = [e for e in effects if e.channel in COMMENT_CHANNELS]
+        for effect, result in zip(notes, self._post_comments(notes, known, skip_known=False),
+                                  strict=True):
+            results[effect.key] = result
+        for effect in (e for e in effects if e.channel == "announcement"):
+            results[effect.key] = self._announce(effect, known.get(effect.key))
+        return [results[e.key] for e in effects]
+
+    def _announce(self, effect: Effect, ref: EffectRef | None) -> EffectResult:
+        issue = self.config.announcement_issue
+        assert issue
+        header = f"{effect.title}\n\n" if effect.title else ""
+        audience = (f"\n\nFor: {', '.join(effect.audience_groups)}"
+                    if effect.audience_groups else "")
+        note = dataclasses.replace(effect, body=header + effect.body + audience,
+                                   ticket_id=issue)
+        payload: dict[str, Any] = {"body": adf.from_plain_text(mapping.comment_text(note))}
+        if len(effect.audience_groups) == 1:
+            payload["visibility"] = {"type": "group", "value": effect.audience_groups[0]}
+        try:
+            if ref is not None and "/comment/" in ref.remote_id:
+                target, _, comment_id = ref.remote_id.partition("/comment/")
+                self.limiter.acquire(target)
+                self.api.update_comment(target, comment_id, payload)
+                return EffectResult(effect.key, True, ref)
+            payload["properties"] = [{"key": mapping.PROPERTY,
+                                      "value": mapping.property_value(effect)}]
+            self._comment_targets[effect.key] = issue
+            self.limiter.acquire(issue)
+
+            def send() -> EffectRef:
+                created = self.api.add_comment(issue, payload)
+                return self._comment_ref(effect.key, issue, str(created["id"]))
+
+            new_ref = create_once(send, lambda: self._find_comment(effect.key, issue),
+                                  self.policy)
+            return EffectResult(effect.key, True, new_ref)
+        except APIError as exc:
+            if exc.status_code == 401:
+                raise
+            return self._failed(effect.key, exc)
+
+    @hookimpl
+    def itsm_change_request_feedback(
+        self, effects: Sequence[Effect], known: Mapping[str, EffectRef]
+    ) -> list[EffectResult]:
+        return self._publish_issues(effects, known)
+
+    @hookimpl
+    def itsm_change_post_prompts(
+        self, effects: Sequence[Effect], known: Mapping[str, EffectRef]
+    ) -> list[EffectResult]:
+        return self._post_comments(effects, known, skip_known=True)
+
+    # -- hooks: reading ----------------------------------------------------------------------
+
+    def _since_clause(self, since: datetime | None) -> str | None:
+        if since is None:
+            return None
+        return f"updated >= {jql.date_literal(since, self.zone())}"
+
+    @hookimpl
+    def itsm_change_find_comments(self, marker: str, since: datetime | None
+                                  ) -> Iterator[Comment]:
+        words = "".join(ch if ch.isalnum() else " " for ch in marker).strip()
+        clauses = [self._project_jql(), self._since_clause(since)]
+        if words:
+            clauses.append(jql.text_contains("comment", marker))
+        query = f"{jql.and_(*clauses)} ORDER BY updated ASC"
+        return self._marked_comments(query, marker, since)
+
+    def _marked_comments(self, query: str, marker: str, since: datetime | None
+                         ) -> Iterator[Comment]:
+        for issue in self.api.search(query, ["key"]):
+            issue_id = str(issue["id"])
+            for raw in self.api.comments(str(issue.get("key") or issue_id)):
+                comment = mapping.comment_from_payload(raw, issue_id)
+                if marker in comment.text and (since is None or comment.created_at > since):
+                    yield comment
+
+    @hookimpl
+    def itsm_change_collect_survey_answers(
+        self, program: Program, since: datetime | None
+    ) -> Iterator[FeedbackResponse]:
+        """JSM CSAT on the feedback requests (experimental API); nothing without JSM."""
+        if not self.config.service_desk_id:
+            return iter(())
+        query = jql.and_(jql.in_("project", [self.config.project]),
+                         jql.in_("labels", [mapping.KIND_LABELS[EffectKind.FEEDBACK_REQUEST]]),
+                         self._since_clause(since))
+        return self._csat(f"{query} ORDER BY updated ASC", program)
+
+    def _csat(self, query: str, program: Program) -> Iterator[FeedbackResponse]:
+        for issue in self.api.search(query, ["reporter", "updated"]):
+            key = str(issue.get("key") or issue["id"])
+            try:
+                feedback = self.api.request_feedback(key)
+            except NotFound:
+                continue
+            if not feedback or feedback.get("rating") is None:
+                continue
+            fields = issue.get("fields") or {}
+            reporter = (fields.get("reporter") or {}).get("accountId") or ""
+            yield FeedbackResponse(
+                id=f"csat:{issue['id']}", platform="jira", program=program.id,
+                person=str(reporter),
+                submitted_at=mapping.parse_time(fields.get("updated")) or self.clock(),
+                scores={"csat": int(feedback["rating"])},
+                text=adf.to_plain_text((feedback.get("comment") or {}).get("body")),
+                source="survey", ticket_id=str(issue["id"]),
+            )
+
+    def _tickets(self, query: str, since: datetime | None) -> Iterator[Ticket]:
+        seen: set[tuple[str, datetime]] = set()
+        fields = list(mapping.TICKET_FIELDS)
+        fields += [f for f in (self.config.channel_field, self.config.group_field) if f]
+        for issue in self.api.search(query, fields):
+            ticket = mapping.ticket_from_issue(issue, self.config.site_url,
+                                               self.config.channel_field,
+                                               self.config.group_field)
+            if since is not None and ticket.updated_at <= since:
+                continue
+            marker = (ticket.id, ticket.updated_at)
+            if marker in seen:
+                continue
+            seen.add(marker)
+            yield ticket
+
+    def _ticket_projects(self) -> list[str]:
+        return list(self.config.ticket_projects or (self.config.project,))
+
+    @hookimpl
+    def itsm_change_find_tickets(
+        self, filter: TicketFilter, since: datetime | None, open_only: bool
+    ) -> Iterator[Ticket]:
+        if filter.platform and filter.platform != "jira":
+            return iter(())
+        clauses = [self._project_jql(self._ticket_projects()), self._since_clause(since)]
+        if filter.kinds:
+            clauses.append(jql.in_("issuetype", filter.kinds))
+        if filter.priorities:
+            clauses.append(jql.in_("priority", filter.priorities))
+        if open_only:
+            clauses.append("statusCategory != Done")
+        query = f"{jql.and_(*clauses)} ORDER BY updated ASC, id ASC"
+        return (t for t in self._tickets(query, since)
+                if filter.matches(t) and (not open_only or t.is_open))
+
+    @hookimpl
+    def itsm_change_stream_tickets(self, since: datetime | None) -> Iterator[Ticket]:
+        clauses = [self._project_jql(self._ticket_projects()), self._since_clause(since)]
+        return self._tickets(f"{jql.and_(*clauses)} ORDER BY updated ASC, id ASC", since)
+
+    @hookimpl
+    def itsm_change_get_ticket(self, ticket_id: str) -> Ticket | None:
+        fields = list(mapping.TICKET_FIELDS)
+        fields += [f for f in (self.config.channel_field, self.config.group_field) if f]
+        try:
+            issue = self.api.get_issue(ticket_id, fields)
+        except NotFound:
+            return None
+        return mapping.ticket_from_issue(issue, self.config.site_url, self.config.channel_field,
+                                         self.config.group_field)
+
+    @hookimpl
+    def itsm_change_unit_members(self, unit: Unit) -> list[Person]:
+        people: dict[str, Person] = {}
+        if unit.group:
+            group_id = self._group_id(unit.group)
+            for user in self.api.group_members(group_id):
+                if user.get("active", True) and user.get("accountType", "atlassian") == "atlassian":
+                    person = mapping.person_from_user(user)
+                    people[person.id] = person
+        extra = [m for m in unit.members if m not in people]
+        for user in self.api.users(extra):
+            if user.get("active", True):
+                person = mapping.person_from_user(user)
+                people[person.id] = person
+        return list(people.values())
+
+    def _group_id(self, name: str) -> str:
+        for group in self.api.find_groups(name):
+            if str(group.get("name", "")).casefold() == name.casefold() and group.get("groupId"):
+                return str(group["groupId"])
+        raise ConfigurationError(
+            f"jira: no group named {name!r} is visible to this account; check the unit's "
+            "group name in the program (Jira group names, not ids)"
+        )
+
+    # -- hooks: admin and events -------------------------------------------------------------
+
+    @hookimpl
+    def itsm_change_doctor(self) -> list[Check]:
+        return admin.doctor(self)
+
+    @hookimpl
+    def itsm_change_install(self, webhook_url: str | None, apply: bool, remove: bool
+                            ) -> list[InstallStep]:
+        return admin.install(self, webhook_url, apply, remove)
+
+    @hookimpl
+    def itsm_change_parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
+        return webhook.parse(request, self.config.site_url, self.config.channel_field,
+                             self.config.group_field)
+
+    def capabilities(self) -> Iterable[str]:
+        """Channels this site can deliver, given its settings."""
+        channels = {"task", "ticket_note", "public_comment"}
+        if self.config.announcement_issue:
+            channels.add("announcement")
+        return sorted(channels)
