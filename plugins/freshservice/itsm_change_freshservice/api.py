@@ -1,0 +1,260 @@
+"""The thin endpoint layer over Freshservice API v2: paths, pagination and rate pacing.
+
+Freshservice has no bulk endpoint: every record is one call. The account's per-minute budget
+is read from ``X-Ratelimit-Remaining`` after each call and spread over the rest of the minute
+(:class:`~itsm_change_sdk.http.BudgetPacer`); the lower per-endpoint sub-limits (list
+tickets 40/min on Starter ...) are kept with a sliding window per endpoint class when the
+plan is known, and a 429's ``Retry-After`` is honoured either way.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from itsm_change_sdk.errors import ConfigurationError, ResponseDecodeError
+from itsm_change_sdk.http import (
+    BudgetPacer,
+    KeyedLimiter,
+    Pacer,
+    Transport,
+    paginate_link,
+)
+
+__all__ = ["PLAN_LIMITS", "FreshserviceAPI", "FreshservicePacer", "endpoint_class"]
+
+PLAN_LIMITS: dict[str, dict[str, int]] = {
+    "starter": {"total": 100, "list_tickets": 40, "ticket": 50, "list_agents": 40},
+    "growth": {"total": 200, "list_tickets": 70, "ticket": 80, "list_agents": 70},
+    "pro": {"total": 400, "list_tickets": 120, "ticket": 140, "list_agents": 120},
+    "enterprise": {"total": 500, "list_tickets": 140, "ticket": 160, "list_agents": 140},
+}
+_PLAN_ALIASES = {"blossom": "starter", "garden": "growth", "estate": "pro", "forest": "enterprise",
+                 "msp": "growth", "msp core": "growth"}
+
+_TICKET_LIST = re.compile(r"/api/v2/tickets/?(?:filter/?)?$")
+_TICKET_ONE = re.compile(r"/api/v2/tickets/\d+/?$")
+_AGENT_LIST = re.compile(r"/api/v2/(?:agents|requesters)/?$")
+
+
+def endpoint_class(method: str, url: str) -> str | None:
+    """The sub-limit an endpoint counts against (FS-RL table), or None for the total only."""
+    path = url.split("?", 1)[0]
+    if method == "GET" and _TICKET_LIST.search(path):
+        return "list_tickets"
+    if _TICKET_ONE.search(path) or (method == "POST" and path.rstrip("/").endswith("/tickets")):
+        return "ticket"
+    if method == "GET" and _AGENT_LIST.search(path):
+        return "list_agents"
+    return None
+
+
+def plan_limits(plan: str | None) -> dict[str, int] | None:
+    if not plan:
+        return None
+    name = plan.strip().lower()
+    name = _PLAN_ALIASES.get(name, name)
+    if name not in PLAN_LIMITS:
+        raise ConfigurationError(
+            f"freshservice: plan {plan!r} is unknown; use one of starter, growth, pro, "
+            "enterprise (or leave it unset to pace from the response headers only)"
+        )
+    return PLAN_LIMITS[name]
+
+
+@dataclass
+class FreshservicePacer(Pacer):
+    """The account budget from the headers, plus a per-minute window per endpoint class."""
+
+    budget: BudgetPacer
+    sub_limits: Mapping[str, int] = field(default_factory=dict)
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _limiters: dict[str, KeyedLimiter] = field(default_factory=dict, init=False)
+
+    def before_request(self, method: str, url: str) -> None:
+        name = endpoint_class(method, url)
+        if name and name in self.sub_limits:
+            limiter = self._limiters.get(name)
+            if limiter is None:
+                limiter = KeyedLimiter(self.sub_limits[name], 60.0, clock=self.clock,
+                                       sleep=self.sleep)
+                self._limiters[name] = limiter
+            limiter.acquire(name)
+        self.budget.before_request(method, url)
+
+    def after_response(self, headers: Mapping[str, str], status: int) -> None:
+        self.budget.after_response(headers, status)
+
+
+def make_pacer(
+    plan: str | None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> FreshservicePacer:
+    limits = plan_limits(plan) or {}
+    budget = BudgetPacer(
+        remaining_header="X-Ratelimit-Remaining",
+        total_header="X-Ratelimit-Total",
+        window=60.0,
+        clock=clock,
+        sleep=sleep,
+    )
+    subs = {k: v for k, v in limits.items() if k != "total"}
+    return FreshservicePacer(budget=budget, sub_limits=subs, clock=clock, sleep=sleep)
+
+
+def _items(body: Any, *names: str) -> list[dict[str, Any]]:
+    if isinstance(body, Mapping):
+        for name in names:
+            value = body.get(name)
+            if isinstance(value, list):
+                return [item for item in value if isinstance(item, dict)]
+    raise ResponseDecodeError(
+        f"expected a JSON object with {' or '.join(names)}", platform="freshservice"
+    )
+
+
+def _one(body: Any, name: str) -> dict[str, Any]:
+    if isinstance(body, Mapping) and isinstance(body.get(name), dict):
+        return dict(body[name])
+    raise ResponseDecodeError(f"expected a JSON object with {name}", platform="freshservice")
+
+
+class FreshserviceAPI:
+    """One method per endpoint; list methods are lazy generators over pages."""
+
+    def __init__(self, transport: Transport, *, page_size: int = 100,
+                 workspace_id: str | None = None) -> None:
+        self.transport = transport
+        self.page_size = page_size
+        self.workspace_id = workspace_id
+
+    def _params(self, **params: Any) -> dict[str, Any]:
+        out = {k: v for k, v in params.items() if v is not None}
+        if self.workspace_id is not None:
+            out.setdefault("workspace_id", self.workspace_id)
+        return out
+
+    def _list(self, path: str, names: tuple[str, ...], **params: Any) -> Iterator[dict[str, Any]]:
+        return paginate_link(
+            self.transport, path,
+            params=self._params(per_page=self.page_size, **params),
+            extract=lambda body: _items(body, *names),
+        )
+
+    # -- agents and groups ---------------------------------------------------------------
+
+    def me(self) -> dict[str, Any]:
+        return _one(self.transport.get_json("/api/v2/agents/me"), "agent")
+
+    def agent(self, agent_id: int) -> dict[str, Any]:
+        return _one(self.transport.get_json(f"/api/v2/agents/{agent_id}"), "agent")
+
+    def agents(self, **params: Any) -> Iterator[dict[str, Any]]:
+        return self._list("/api/v2/agents", ("agents",), **params)
+
+    def agent_groups(self) -> Iterator[dict[str, Any]]:
+        # FSSPEC names the list "departments" (a copy-paste slip); the API docs say groups.
+        return self._list("/api/v2/agent_groups", ("agent_groups", "groups", "departments"))
+
+    def requester_groups(self) -> Iterator[dict[str, Any]]:
+        return self._list("/api/v2/requester_groups", ("requester_groups",))
+
+    def requester_group_members(self, group_id: int) -> Iterator[dict[str, Any]]:
+        return self._list(f"/api/v2/requester_groups/{group_id}/members", ("requesters",))
+
+    # -- tickets ---------------------------------------------------------------------------
+
+    def tickets(self, *, updated_since: str, include: str | None = None,
+                **params: Any) -> Iterator[dict[str, Any]]:
+        """Tickets updated since, oldest first. ``updated_since`` is required: without it the
+        list holds only tickets created in the last 30 days."""
+        return self._list("/api/v2/tickets", ("tickets",), updated_since=updated_since,
+                          order_type="asc", include=include, **params)
+
+    def filter_tickets(self, query: str) -> Iterator[dict[str, Any]]:
+        """``GET /tickets/filter``: paged by ``page`` with ``total`` in the body, no Link."""
+        page = 1
+        seen = 0
+        while True:
+            body = self.transport.get_json(
+                "/api/v2/tickets/filter", params=self._params(query=f'"{query}"', page=page)
+            )
+            items = _items(body, "tickets")
+            yield from items
+            seen += len(items)
+            total = body.get("total") if isinstance(body, Mapping) else None
+            if not items or (isinstance(total, int) and seen >= total):
+                return
+            page += 1
+
+    def ticket(self, ticket_id: int, include: str | None = None) -> dict[str, Any]:
+        params = self._params(include=include)
+        return _one(self.transport.get_json(f"/api/v2/tickets/{ticket_id}",
+                                            params=params or None), "ticket")
+
+    def create_ticket(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        response = self.transport.send_once("POST", "/api/v2/tickets", json=payload)
+        return _one(self.transport.json(response), "ticket")
+
+    def update_ticket(self, ticket_id: int, payload: Mapping[str, Any]) -> dict[str, Any]:
+        return _one(self.transport.json(self.transport.request(
+            "PUT", f"/api/v2/tickets/{ticket_id}", json=payload)), "ticket")
+
+    # -- conversations and tasks -----------------------------------------------------------
+
+    def conversations(self, ticket_id: int) -> Iterator[dict[str, Any]]:
+        return self._list(f"/api/v2/tickets/{ticket_id}/conversations", ("conversations",))
+
+    def create_note(self, ticket_id: int, payload: Mapping[str, Any]) -> dict[str, Any]:
+        response = self.transport.send_once("POST", f"/api/v2/tickets/{ticket_id}/notes",
+                                            json=payload)
+        return _one(self.transport.json(response), "conversation")
+
+    def tasks(self, ticket_id: int) -> Iterator[dict[str, Any]]:
+        return self._list(f"/api/v2/tickets/{ticket_id}/tasks", ("tasks",))
+
+    def task(self, ticket_id: int, task_id: int) -> dict[str, Any]:
+        return _one(self.transport.get_json(f"/api/v2/tickets/{ticket_id}/tasks/{task_id}"),
+                    "task")
+
+    def update_note(self, ticket_id: int, conversation_id: int,
+                    payload: Mapping[str, Any]) -> dict[str, Any]:
+        body = self.transport.json(self.transport.request(
+            "PUT", f"/api/v2/tickets/{ticket_id}/conversations/{conversation_id}", json=payload))
+        return _one(body, "conversation")
+
+    def create_task(self, ticket_id: int, payload: Mapping[str, Any]) -> dict[str, Any]:
+        response = self.transport.send_once("POST", f"/api/v2/tickets/{ticket_id}/tasks",
+                                            json=payload)
+        return _one(self.transport.json(response), "task")
+
+    def update_task(self, ticket_id: int, task_id: int,
+                    payload: Mapping[str, Any]) -> dict[str, Any]:
+        return _one(self.transport.json(self.transport.request(
+            "PUT", f"/api/v2/tickets/{ticket_id}/tasks/{task_id}", json=payload)), "task")
+
+    def csat_response(self, ticket_id: int) -> dict[str, Any] | None:
+        body = self.transport.get_json(f"/api/v2/tickets/{ticket_id}/csat_response")
+        if isinstance(body, Mapping) and isinstance(body.get("csat_response"), dict):
+            return dict(body["csat_response"])
+        return None
+
+    # -- announcements ---------------------------------------------------------------------
+
+    def announcements(self, state: str | None = None) -> Iterator[dict[str, Any]]:
+        return self._list("/api/v2/announcements", ("announcements",), state=state)
+
+    def create_announcement(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        response = self.transport.send_once("POST", "/api/v2/announcements", json=payload)
+        return _one(self.transport.json(response), "announcement")
+
+    def update_announcement(self, announcement_id: int,
+                            payload: Mapping[str, Any]) -> dict[str, Any]:
+        return _one(self.transport.json(self.transport.request(
+            "PUT", f"/api/v2/announcements/{announcement_id}", json=payload)), "announcement")

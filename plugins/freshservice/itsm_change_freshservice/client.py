@@ -1,0 +1,750 @@
+"""The Freshservice platform instance: the core's platform hooks over API v2.
+
+Where things live (``EffectRef.remote_id``): ``ticket:<id>``, ``task:<ticket>:<task>``,
+``announcement:<id>`` and ``note:<ticket>:<conversation>``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from itsm_change_sdk.errors import (
+    APIError,
+    AuthenticationError,
+    ConfigurationError,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    UnsupportedOperation,
+)
+from itsm_change_sdk.hookspecs import hookimpl
+from itsm_change_sdk.http import RetryPolicy, Transport, create_once, is_uncertain
+from itsm_change_sdk.model import (
+    Check,
+    Comment,
+    Effect,
+    EffectKind,
+    EffectRef,
+    EffectResult,
+    FeedbackResponse,
+    InstallStep,
+    Person,
+    Program,
+    Ticket,
+    TicketEvent,
+    TicketFilter,
+    TrainingStatus,
+    Unit,
+    WebhookRequest,
+    utcnow,
+)
+
+from . import admin, webhook
+from .api import FreshserviceAPI, make_pacer, plan_limits
+from .hooks import PLATFORM_NAME
+from .mapping import (
+    CHANNEL_SOURCES,
+    MANAGED_TAG,
+    PRIORITIES,
+    STATUS_CLOSED,
+    STATUS_OPEN,
+    STATUS_RESOLVED,
+    TASK_COMPLETED,
+    TASK_OPEN,
+    body_html,
+    carries_key,
+    comment_from_conversation,
+    due_datetime,
+    fs_time,
+    has_any_marker,
+    is_managed,
+    key_tag,
+    kind_tag,
+    marker,
+    normalize_domain,
+    parse_ticket_number,
+    parse_time,
+    ticket_from_payload,
+)
+from .surveys import response_from_csat
+
+__all__ = ["FreshservicePlatform"]
+
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_SAFE_VALUE = re.compile(r"^[\w .,&/+-]{1,100}$")
+_MAX_QUERY = 500
+_WRITE_CHANNELS = {"announcement", "task", "ticket_note"}
+
+
+def _bool(value: Any, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _failed(key: str, exc: APIError) -> EffectResult:
+    uncertain = is_uncertain(exc)
+    return EffectResult(key=key, ok=False, error=str(exc), uncertain=uncertain,
+                        retryable=exc.retryable or uncertain)
+
+
+class FreshservicePlatform:
+    """One Freshservice account. Build it with :meth:`from_settings`."""
+
+    name = PLATFORM_NAME
+
+    def __init__(
+        self,
+        *,
+        domain: str,
+        api_key: str,
+        training_mode: str = "ticket",
+        training_ticket: str | int | None = None,
+        requester_email: str | None = None,
+        plan: str | None = None,
+        webhook_secret: str | None = None,
+        page_size: int = 100,
+        include_stats: bool = True,
+        workspace_id: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = utcnow,
+        timeout: tuple[float, float] = (5.0, 30.0),
+    ) -> None:
+        self.base_url = normalize_domain(domain)
+        if not api_key:
+            raise ConfigurationError("freshservice: api_key is empty")
+        if training_mode not in {"ticket", "task"}:
+            raise ConfigurationError(
+                f"freshservice: training_mode {training_mode!r} must be 'ticket' (one ticket per "
+                "person) or 'task' (a task per person on training_ticket)"
+            )
+        self.training_mode = training_mode
+        self.parent_ticket: int | None = None
+        if training_mode == "task":
+            parsed = parse_ticket_number(training_ticket) if training_ticket else None
+            if parsed is None:
+                raise ConfigurationError(
+                    "freshservice: training_mode 'task' needs training_ticket, the id of the "
+                    "ticket the tasks hang on (e.g. 1234 or #SR-1234)"
+                )
+            self.parent_ticket = parsed
+        if not 1 <= page_size <= 100:
+            raise ConfigurationError("freshservice: page_size must be between 1 and 100")
+        self.plan = plan
+        plan_limits(plan)
+        self.requester_email = requester_email or None
+        self.webhook_secret = webhook_secret or None
+        self.include_stats = include_stats
+        self.now = now
+        self.policy = RetryPolicy(sleep=sleep)
+        self.pacer = make_pacer(plan, clock=clock, sleep=sleep)
+        self.transport = Transport(
+            PLATFORM_NAME, self.base_url, auth=(api_key, "X"), timeout=timeout,
+            policy=self.policy, pacer=self.pacer, secrets=[api_key, webhook_secret],
+            headers={"Content-Type": "application/json"},
+        )
+        self.api = FreshserviceAPI(self.transport, page_size=page_size,
+                                   workspace_id=workspace_id or None)
+        self._groups: dict[int, str] | None = None
+        self._note_tickets: dict[str, int] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> FreshservicePlatform:
+        def need(key: str, what: str) -> str:
+            require = getattr(settings, "require", None)
+            if callable(require):
+                return str(require(key, what))
+            value = settings.get(key)
+            if not value:
+                raise ConfigurationError(f"freshservice: {what} ({key}) is not set")
+            return str(value)
+
+        try:
+            page_size = int(settings.get("page_size") or 100)
+        except ValueError as exc:
+            raise ConfigurationError("freshservice: page_size must be a number") from exc
+        return cls(
+            domain=need("domain", "the Freshservice domain"),
+            api_key=need("api_key", "the agent's API key"),
+            training_mode=str(settings.get("training_mode") or "ticket").strip().lower(),
+            training_ticket=settings.get("training_ticket"),
+            requester_email=settings.get("requester_email"),
+            plan=settings.get("plan"),
+            webhook_secret=settings.get("webhook_secret"),
+            page_size=page_size,
+            include_stats=_bool(settings.get("include_stats"), True),
+            workspace_id=settings.get("workspace_id"),
+        )
+
+    def __repr__(self) -> str:
+        return f"FreshservicePlatform({self.base_url!r}, training_mode={self.training_mode!r})"
+
+    def close(self) -> None:
+        self.transport.close()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def groups(self) -> dict[int, str]:
+        """Agent group ids to names, read once per instance."""
+        if self._groups is None:
+            self._groups = {int(g["id"]): str(g.get("name") or "")
+                            for g in self.api.agent_groups() if "id" in g}
+        return self._groups
+
+    def _group_ids(self, names: Iterable[str]) -> dict[str, int | None]:
+        by_name = {name.casefold(): gid for gid, name in self.groups().items()}
+        out: dict[str, int | None] = {}
+        for name in names:
+            out[name] = by_name.get(name.casefold())
+            if out[name] is None and name.isdigit() and int(name) in self.groups():
+                out[name] = int(name)
+        return out
+
+    def _ticket(self, payload: Mapping[str, Any]) -> Ticket:
+        return ticket_from_payload(payload, platform=PLATFORM_NAME, base_url=self.base_url,
+                                   groups=self.groups())
+
+    def _ref(self, key: str, remote_id: str, ticket_id: int | None = None) -> EffectRef:
+        url = f"{self.base_url}/a/tickets/{ticket_id}" if ticket_id else None
+        return EffectRef(key=key, platform=PLATFORM_NAME, remote_id=remote_id, url=url)
+
+    def _run(self, effects: Sequence[Effect], one: Callable[[Effect], EffectResult]
+             ) -> list[EffectResult]:
+        results = []
+        for effect in effects:
+            try:
+                results.append(one(effect))
+            except (AuthenticationError, PermissionDenied):
+                raise
+            except APIError as exc:
+                results.append(_failed(effect.key, exc))
+        return results
+
+    # -- assignments: tickets or tasks -----------------------------------------------------
+
+    def _assignment_ticket(self, effect: Effect) -> dict[str, Any]:
+        assert effect.recipient is not None
+        agent = int(effect.recipient.id)
+        payload: dict[str, Any] = {
+            "subject": effect.title,
+            "description": body_html(effect.body, effect.key),
+            "responder_id": agent,
+            "status": STATUS_OPEN,
+            "priority": 2,
+            "source": 2,
+            "tags": [MANAGED_TAG, kind_tag(str(effect.kind)), key_tag(effect.key)],
+        }
+        if self.requester_email:
+            payload["email"] = self.requester_email
+        else:
+            payload["requester_id"] = agent
+        due = due_datetime(effect.due, self.now())
+        if due:
+            payload["due_by"] = due
+            payload["fr_due_by"] = due
+        return payload
+
+    def _assignment_task(self, effect: Effect) -> dict[str, Any]:
+        assert effect.recipient is not None
+        payload: dict[str, Any] = {
+            "agent_id": int(effect.recipient.id),
+            "title": effect.title,
+            "description": f"{effect.body}\n\n{marker(effect.key)}",
+            "status": TASK_OPEN,
+        }
+        due = due_datetime(effect.due, self.now())
+        if due:
+            payload["due_date"] = due
+        return payload
+
+    def _write_assignment(self, effect: Effect, known: EffectRef | None) -> EffectResult:
+        if effect.recipient is None or not effect.recipient.id.isdigit():
+            return EffectResult(key=effect.key, ok=False,
+                                error="needs a recipient whose id is a Freshservice agent id")
+        if self.training_mode == "task":
+            return self._write_task(effect, known)
+        payload = self._assignment_ticket(effect)
+        if known is not None and known.remote_id.startswith("ticket:"):
+            tid = int(known.remote_id.split(":")[1])
+            update = {k: v for k, v in payload.items() if k not in {"status", "source", "tags"}}
+            try:
+                self.api.update_ticket(tid, update)
+                return EffectResult(key=effect.key, ok=True, ref=self._ref(effect.key,
+                                    known.remote_id, tid))
+            except NotFound:
+                pass
+
+        def send() -> EffectRef:
+            ticket = self.api.create_ticket(payload)
+            return self._ref(effect.key, f"ticket:{ticket['id']}", int(ticket["id"]))
+
+        ref = create_once(send, lambda: self._find_ticket_refs([effect.key]).get(effect.key),
+                          self.policy)
+        return EffectResult(key=effect.key, ok=True, ref=ref)
+
+    def _write_task(self, effect: Effect, known: EffectRef | None) -> EffectResult:
+        parent = self.parent_ticket
+        assert parent is not None
+        payload = self._assignment_task(effect)
+        if known is not None and known.remote_id.startswith("task:"):
+            _, tid, task_id = known.remote_id.split(":")
+            try:
+                self.api.update_task(int(tid), int(task_id),
+                                     {k: v for k, v in payload.items() if k != "status"})
+                return EffectResult(key=effect.key, ok=True, ref=known)
+            except NotFound:
+                pass
+
+        def send() -> EffectRef:
+            task = self.api.create_task(parent, payload)
+            return self._ref(effect.key, f"task:{parent}:{task['id']}", parent)
+
+        ref = create_once(send, lambda: self._find_task_refs([effect.key]).get(effect.key),
+                          self.policy)
+        return EffectResult(key=effect.key, ok=True, ref=ref)
+
+    def _find_ticket_refs(self, keys: Sequence[str]) -> dict[str, EffectRef]:
+        """Keys to tickets by their key tag: a filter query, tags OR-ed in batches."""
+        wanted = {key_tag(k): k for k in keys}
+        found: dict[str, EffectRef] = {}
+        batch: list[str] = []
+        batches: list[list[str]] = []
+        for tag in wanted:
+            if batch and len(" OR ".join(f"tag:'{t}'" for t in [*batch, tag])) > _MAX_QUERY:
+                batches.append(batch)
+                batch = []
+            batch.append(tag)
+        if batch:
+            batches.append(batch)
+        for tags in batches:
+            query = " OR ".join(f"tag:'{t}'" for t in tags)
+            try:
+                tickets: Iterable[dict[str, Any]] = list(self.api.filter_tickets(query))
+            except InvalidRequest:
+                # Tag filtering is not confirmed for every account: fall back to reading the
+                # last 30 days of updates, which still holds any record just written.
+                since = fs_time(self.now() - timedelta(days=30))
+                tickets = self.api.tickets(updated_since=since)
+            for ticket in tickets:
+                for tag in ticket.get("tags") or []:
+                    if tag in wanted and tag in tags:
+                        key = wanted[tag]
+                        found[key] = self._ref(key, f"ticket:{ticket['id']}", int(ticket["id"]))
+            if len(found) == len(wanted):
+                break
+        return found
+
+    def _find_task_refs(self, keys: Sequence[str]) -> dict[str, EffectRef]:
+        if self.parent_ticket is None:
+            return {}
+        found: dict[str, EffectRef] = {}
+        for task in self.api.tasks(self.parent_ticket):
+            for key in keys:
+                if carries_key(task, key, "description", "title"):
+                    found[key] = self._ref(key, f"task:{self.parent_ticket}:{task['id']}",
+                                           self.parent_ticket)
+        return found
+
+    # -- notes and announcements -----------------------------------------------------------
+
+    def _write_note(self, effect: Effect, known: EffectRef | None) -> EffectResult:
+        tid = parse_ticket_number(effect.ticket_id or "")
+        if tid is None:
+            return EffectResult(key=effect.key, ok=False,
+                                error=f"{effect.ticket_id!r} is not a Freshservice ticket id")
+        self._note_tickets[effect.key] = tid
+        payload = {"body": body_html(effect.body, effect.key), "private": True}
+        if known is not None and known.remote_id.startswith("note:"):
+            _, ticket, conversation = known.remote_id.split(":")
+            try:
+                self.api.update_note(int(ticket), int(conversation), {"body": payload["body"]})
+                return EffectResult(key=effect.key, ok=True, ref=known)
+            except NotFound:
+                pass
+
+        def send() -> EffectRef:
+            note = self.api.create_note(tid, payload)
+            return self._ref(effect.key, f"note:{tid}:{note['id']}", tid)
+
+        ref = create_once(send, lambda: self._find_note(effect.key, tid), self.policy)
+        return EffectResult(key=effect.key, ok=True, ref=ref)
+
+    def _find_note(self, key: str, ticket_id: int) -> EffectRef | None:
+        try:
+            for conversation in self.api.conversations(ticket_id):
+                if carries_key(conversation, key, "body", "body_text"):
+                    return self._ref(key, f"note:{ticket_id}:{conversation['id']}", ticket_id)
+        except NotFound:
+            return None
+        return None
+
+    def _write_announcement(self, effect: Effect, known: EffectRef | None) -> EffectResult:
+        ids = self._group_ids(effect.audience_groups)
+        missing = [name for name, gid in ids.items() if gid is None]
+        if missing:
+            return EffectResult(key=effect.key, ok=False,
+                                error=f"no agent group named {', '.join(missing)}")
+        payload: dict[str, Any] = {
+            "title": effect.title,
+            "body_html": body_html(effect.body, effect.key),
+            "visible_from": fs_time(effect.visible_from or self.now()),
+            "visibility": "agents_and_groups",
+            "groups": sorted(gid for gid in ids.values() if gid is not None),
+        }
+        if effect.visible_until:
+            payload["visible_till"] = fs_time(effect.visible_until)
+        if known is not None and known.remote_id.startswith("announcement:"):
+            try:
+                self.api.update_announcement(int(known.remote_id.split(":")[1]), payload)
+                return EffectResult(key=effect.key, ok=True, ref=known)
+            except NotFound:
+                pass
+
+        def send() -> EffectRef:
+            item = self.api.create_announcement(payload)
+            return self._ref(effect.key, f"announcement:{item['id']}")
+
+        ref = create_once(send, lambda: self._find_announcements([effect.key]).get(effect.key),
+                          self.policy)
+        return EffectResult(key=effect.key, ok=True, ref=ref)
+
+    def _find_announcements(self, keys: Sequence[str]) -> dict[str, EffectRef]:
+        found: dict[str, EffectRef] = {}
+        for state in ("active", "scheduled", "archived"):
+            for item in self.api.announcements(state):
+                for key in keys:
+                    if key not in found and carries_key(item, key, "body_html", "body"):
+                        found[key] = self._ref(key, f"announcement:{item['id']}")
+        return found
+
+    # -- training --------------------------------------------------------------------------
+
+    @hookimpl
+    def itsm_change_publish_training(
+        self, effects: Sequence[Effect], known: Mapping[str, EffectRef]
+    ) -> list[EffectResult]:
+        return self._run(effects, lambda e: self._write_assignment(e, known.get(e.key)))
+
+    @hookimpl
+    def itsm_change_training_status(self, refs: Sequence[EffectRef]) -> list[TrainingStatus]:
+        statuses: list[TrainingStatus] = []
+        tasks: dict[str, dict[str, Any]] | None = None
+        for ref in refs:
+            kind, _, rest = ref.remote_id.partition(":")
+            if kind == "ticket":
+                try:
+                    ticket = self.api.ticket(int(rest))
+                except NotFound:
+                    continue
+                done = ticket.get("status") in (STATUS_RESOLVED, STATUS_CLOSED)
+                statuses.append(TrainingStatus(
+                    key=ref.key, completed=done,
+                    completed_at=parse_time(ticket.get("updated_at")) if done else None))
+            elif kind == "task":
+                parent, _, _ = rest.partition(":")
+                if tasks is None:
+                    tasks = {f"{parent}:{t['id']}": t for t in self.api.tasks(int(parent))}
+                task = tasks.get(rest)
+                if task is None:
+                    continue
+                done = task.get("status") == TASK_COMPLETED
+                when = parse_time(task.get("closed_at")) or parse_time(task.get("updated_at"))
+                statuses.append(TrainingStatus(key=ref.key, completed=done,
+                                               completed_at=when if done else None))
+        return statuses
+
+    @hookimpl
+    def itsm_change_retire_effects(self, refs: Sequence[EffectRef]) -> list[EffectResult]:
+        def retire(ref: EffectRef) -> EffectResult:
+            kind, _, rest = ref.remote_id.partition(":")
+            try:
+                if kind == "ticket":
+                    self.api.update_ticket(int(rest), {"status": STATUS_CLOSED})
+                elif kind == "task":
+                    parent, _, task_id = rest.partition(":")
+                    self.api.update_task(int(parent), int(task_id), {"status": TASK_COMPLETED})
+                elif kind == "announcement":
+                    self.api.update_announcement(int(rest),
+                                                 {"visible_till": fs_time(self.now())})
+            except NotFound:
+                pass
+            return EffectResult(key=ref.key, ok=True, ref=ref)
+
+        results = []
+        for ref in refs:
+            try:
+                results.append(retire(ref))
+            except (AuthenticationError, PermissionDenied):
+                raise
+            except APIError as exc:
+                results.append(_failed(ref.key, exc))
+        return results
+
+    # -- communication and feedback --------------------------------------------------------
+
+    @hookimpl
+    def itsm_change_deliver_communication(
+        self, effects: Sequence[Effect], known: Mapping[str, EffectRef]
+    ) -> list[EffectResult]:
+        for effect in effects:
+            if effect.channel not in _WRITE_CHANNELS:
+                raise UnsupportedOperation(
+                    f"freshservice: channel {effect.channel!r} is not supported "
+                    f"(supported: {', '.join(sorted(_WRITE_CHANNELS))})"
+                )
+
+        def one(effect: Effect) -> EffectResult:
+            ref = known.get(effect.key)
+            if effect.channel == "announcement":
+                return self._write_announcement(effect, ref)
+            if effect.channel == "ticket_note":
+                return self._write_note(effect, ref)
+            return self._write_assignment(effect, ref)
+
+        return self._run(effects, one)
+
+    @hookimpl
+    def itsm_change_request_feedback(
+        self, effects: Sequence[Effect], known: Mapping[str, EffectRef]
+    ) -> list[EffectResult]:
+        return self._run(effects, lambda e: self._write_assignment(e, known.get(e.key)))
+
+    @hookimpl
+    def itsm_change_find_comments(self, marker: str, since: datetime | None) -> Iterator[Comment]:
+        for ticket in self.api.tickets(updated_since=fs_time(since or EPOCH)):
+            tid = int(ticket["id"])
+            try:
+                conversations = list(self.api.conversations(tid))
+            except NotFound:
+                continue
+            for conversation in conversations:
+                if has_any_marker(conversation, "body", "body_text"):
+                    continue
+                comment = comment_from_conversation(conversation, platform=PLATFORM_NAME,
+                                                    ticket_id=str(tid))
+                if marker in comment.text and (since is None or comment.created_at > since):
+                    yield comment
+
+    @hookimpl
+    def itsm_change_collect_survey_answers(
+        self, program: Program, since: datetime | None
+    ) -> Iterator[FeedbackResponse]:
+        """CSAT answers on the feedback-request tickets (shape unconfirmed, see README)."""
+        feedback_tag = kind_tag(str(EffectKind.FEEDBACK_REQUEST))
+        for ticket in self.api.tickets(updated_since=fs_time(since or EPOCH)):
+            if feedback_tag not in (ticket.get("tags") or []):
+                continue
+            if ticket.get("status") not in (STATUS_RESOLVED, STATUS_CLOSED):
+                continue
+            try:
+                csat = self.api.csat_response(int(ticket["id"]))
+            except NotFound:
+                continue
+            if csat is None:
+                continue
+            response = response_from_csat(csat, ticket=ticket, program=program,
+                                          platform=PLATFORM_NAME)
+            if response and (since is None or response.submitted_at > since):
+                yield response
+
+    # -- tickets and prompts ---------------------------------------------------------------
+
+    @hookimpl
+    def itsm_change_stream_tickets(self, since: datetime | None) -> Iterator[Ticket]:
+        include = "stats" if self.include_stats else None
+        for payload in self.api.tickets(updated_since=fs_time(since or EPOCH), include=include):
+            if is_managed(payload):
+                continue
+            ticket = self._ticket(payload)
+            if since is None or ticket.updated_at > since:
+                yield ticket
+
+    def filter_query(self, filter: TicketFilter, since: datetime | None,
+                     open_only: bool) -> str | None:
+        """The narrowing filter query, or None when it cannot narrow anything safely.
+
+        Every value is either a number we produced or passed a strict allow-list and is
+        single-quoted; a value that cannot be quoted safely drops its whole clause (the
+        client-side match still applies it), so no value ever reaches the query text.
+        """
+        clauses: list[str] = []
+
+        def any_of(field: str, values: Iterable[int | str]) -> None:
+            rendered = [str(v) if isinstance(v, int) else f"{field}:'{v}'" for v in values]
+            rendered = [r if ":" in r else f"{field}:{r}" for r in rendered]
+            if rendered:
+                clauses.append(rendered[0] if len(rendered) == 1
+                               else "(" + " OR ".join(rendered) + ")")
+
+        if filter.groups:
+            ids = [gid for gid in self._group_ids(filter.groups).values() if gid is not None]
+            if not ids:
+                return "no-match"
+            any_of("group_id", sorted(set(ids)))
+        if filter.priorities:
+            codes = {c for c, n in PRIORITIES.items()
+                     for p in filter.priorities if p.casefold() == n}
+            if len(codes) == len(filter.priorities):
+                any_of("priority", sorted(codes))
+        if filter.channels:
+            sources = [CHANNEL_SOURCES.get(c.casefold()) for c in filter.channels]
+            if all(s is not None for s in sources):
+                any_of("source", sorted({s for s in sources if s is not None}))
+        if filter.categories and all(_SAFE_VALUE.match(c) for c in filter.categories):
+            any_of("category", filter.categories)
+        if not clauses:
+            return None
+        if open_only:
+            clauses.append("(status:2 OR status:3)")
+        if since is not None:
+            clauses.append(f"updated_at:>'{(since - timedelta(days=1)).date().isoformat()}'")
+        query = " AND ".join(clauses)
+        return query if len(query) <= _MAX_QUERY else None
+
+    @hookimpl
+    def itsm_change_find_tickets(
+        self, filter: TicketFilter, since: datetime | None, open_only: bool
+    ) -> Iterator[Ticket]:
+        if filter.platform and filter.platform != PLATFORM_NAME:
+            return
+        query = self.filter_query(filter, since, open_only)
+        if query == "no-match":
+            return
+        candidates: Iterable[Ticket]
+        if query is None:
+            candidates = self.itsm_change_stream_tickets(since)
+        else:
+            try:
+                found = [self._ticket(t) for t in self.api.filter_tickets(query)
+                         if not is_managed(t)]
+                candidates = sorted(found, key=lambda t: t.updated_at)
+            except InvalidRequest:
+                candidates = self.itsm_change_stream_tickets(since)
+        for ticket in candidates:
+            if since is not None and ticket.updated_at <= since:
+                continue
+            if open_only and not ticket.is_open:
+                continue
+            if filter.matches(ticket):
+                yield ticket
+
+    @hookimpl
+    def itsm_change_get_ticket(self, ticket_id: str) -> Ticket | None:
+        tid = parse_ticket_number(ticket_id)
+        if tid is None:
+            return None
+        try:
+            payload = self.api.ticket(tid, include="stats" if self.include_stats else None)
+        except NotFound:
+            return None
+        return self._ticket(payload)
+
+    @hookimpl
+    def itsm_change_post_prompts(
+        self, effects: Sequence[Effect], known: Mapping[str, EffectRef]
+    ) -> list[EffectResult]:
+        def one(effect: Effect) -> EffectResult:
+            if effect.key in known:
+                return EffectResult(key=effect.key, ok=True, ref=known[effect.key])
+            return self._write_note(effect, None)
+
+        return self._run(effects, one)
+
+    @hookimpl
+    def itsm_change_find_effects(self, kind: EffectKind, keys: Sequence[str]) -> list[EffectRef]:
+        found: dict[str, EffectRef] = {}
+        remaining = list(keys)
+        if kind in (EffectKind.TRAINING, EffectKind.FEEDBACK_REQUEST, EffectKind.MESSAGE):
+            lookup = self._find_task_refs if self.training_mode == "task" else \
+                self._find_ticket_refs
+            found.update(lookup(remaining))
+        if kind == EffectKind.MESSAGE:
+            remaining = [k for k in keys if k not in found]
+            if remaining:
+                found.update(self._find_announcements(remaining))
+        if kind in (EffectKind.PROMPT, EffectKind.MESSAGE):
+            for key in keys:
+                if key in found:
+                    continue
+                tid = self._note_tickets.get(key) or parse_ticket_number(key.rsplit(":", 1)[-1])
+                if tid is not None:
+                    ref = self._find_note(key, tid)
+                    if ref is not None:
+                        found[key] = ref
+        return [found[k] for k in keys if k in found]
+
+    # -- directory -------------------------------------------------------------------------
+
+    @hookimpl
+    def itsm_change_unit_members(self, unit: Unit) -> list[Person]:
+        ids: list[str] = []
+        people: dict[str, Person] = {}
+        if unit.group:
+            group = next((g for g in self.api.agent_groups()
+                          if str(g.get("name", "")).casefold() == unit.group.casefold()
+                          or str(g.get("id")) == unit.group), None)
+            if group is not None:
+                members = group.get("members") or group.get("agent_ids") or []
+                ids.extend(str(m) for m in members)
+            else:
+                people.update(self._requester_group(unit.group))
+        ids.extend(m for m in unit.members if m not in ids)
+        if ids:
+            wanted = set(ids)
+            for agent in self.api.agents(active="true"):
+                if str(agent.get("id")) in wanted:
+                    people[str(agent["id"])] = _person(agent)
+            for missing in [i for i in ids if i not in people and i.isdigit()]:
+                try:
+                    agent = self.api.agent(int(missing))
+                except NotFound:
+                    continue
+                if agent.get("active", True):
+                    people[missing] = _person(agent)
+        return [people[i] for i in dict.fromkeys([*ids, *people]) if i in people]
+
+    def _requester_group(self, name: str) -> dict[str, Person]:
+        """Requester groups are not in the 2022 spec (unconfirmed): try, then explain."""
+        try:
+            group = next((g for g in self.api.requester_groups()
+                          if str(g.get("name", "")).casefold() == name.casefold()), None)
+        except NotFound:
+            group = None
+        if group is None:
+            raise ConfigurationError(
+                f"freshservice: no agent group (or requester group) named {name!r}; check the "
+                "unit's group against Admin > Agent Groups"
+            )
+        return {str(r["id"]): _person(r) for r in self.api.requester_group_members(int(group["id"]))
+                if r.get("active", True)}
+
+    # -- admin and events ------------------------------------------------------------------
+
+    @hookimpl
+    def itsm_change_doctor(self) -> list[Check]:
+        return admin.doctor(self)
+
+    @hookimpl
+    def itsm_change_install(
+        self, webhook_url: str | None, apply: bool, remove: bool
+    ) -> list[InstallStep]:
+        return admin.install(self, webhook_url, apply=apply, remove=remove)
+
+    @hookimpl
+    def itsm_change_parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
+        return webhook.parse(request, secret=request.secret or self.webhook_secret,
+                             now=self.now())
+
+
+def _person(payload: Mapping[str, Any]) -> Person:
+    name = " ".join(str(payload.get(k) or "") for k in ("first_name", "last_name")).strip()
+    email = payload.get("email") or payload.get("primary_email")
+    return Person(id=str(payload["id"]), name=name or str(email or payload["id"]),
+                  platform=PLATFORM_NAME, email=str(email) if email else None)
