@@ -84,8 +84,8 @@ class TableAPI:
     ) -> Iterator[dict[str, Any]]:
         """Rows matching ``query``, page by page (offset, in the query's stable order).
 
-        Stops at a short page or when the ``Link`` header has no ``next``, so that a last
-        full page costs no extra empty call.
+        Follows the ``Link`` header's ``next`` where there is one (a last full page costs no
+        extra empty call), else stops at a short page.
         """
         if query.empty:
             return
@@ -98,9 +98,13 @@ class TableAPI:
             rows = self._rows(self.transport.json(response))
             yield from rows
             offset += len(rows)
-            if len(rows) < page_size or (limit is not None and offset >= limit):
+            if limit is not None and offset >= limit:
                 return
-            if "Link" in response.headers and "next" not in response.links:
+            if "Link" in response.headers:
+                # The instance may cap a page below sysparm_limit; its Link header knows.
+                if "next" not in response.links or not rows:
+                    return
+            elif len(rows) < page_size:
                 return
             total = response.headers.get("X-Total-Count")
             if total is not None and total.isdigit() and offset >= int(total):
