@@ -154,6 +154,7 @@ class FreshservicePlatform:
                                    workspace_id=workspace_id or None)
         self._groups: dict[int, str] | None = None
         self._note_tickets: dict[str, int] = {}
+        self._unknown_groups: set[int] = set()
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> FreshservicePlatform:
@@ -191,14 +192,18 @@ class FreshservicePlatform:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def groups(self) -> dict[int, str]:
-        """Agent group ids to names, read once per instance."""
-        if self._groups is None:
+    def groups(self, refresh: bool = False) -> dict[int, str]:
+        """Agent group ids to names, read once per instance (again when one is missing)."""
+        if self._groups is None or refresh:
             self._groups = {int(g["id"]): str(g.get("name") or "")
                             for g in self.api.agent_groups() if "id" in g}
         return self._groups
 
     def _group_ids(self, names: Iterable[str]) -> dict[str, int | None]:
+        names = list(names)
+        known = {name.casefold() for name in self.groups().values()}
+        if any(name.casefold() not in known for name in names):
+            self.groups(refresh=True)
         by_name = {name.casefold(): gid for gid, name in self.groups().items()}
         out: dict[str, int | None] = {}
         for name in names:
@@ -208,6 +213,11 @@ class FreshservicePlatform:
         return out
 
     def _ticket(self, payload: Mapping[str, Any]) -> Ticket:
+        group_id = payload.get("group_id")
+        if isinstance(group_id, int) and group_id not in self.groups() \
+                and group_id not in self._unknown_groups:
+            self._unknown_groups.add(group_id)
+            self.groups(refresh=True)
         return ticket_from_payload(payload, platform=PLATFORM_NAME, base_url=self.base_url,
                                    groups=self.groups())
 
@@ -435,7 +445,8 @@ class FreshservicePlatform:
     @hookimpl
     def itsm_change_training_status(self, refs: Sequence[EffectRef]) -> list[TrainingStatus]:
         statuses: list[TrainingStatus] = []
-        tasks: dict[str, dict[str, Any]] | None = None
+        tasks: dict[str, dict[str, Any]] = {}
+        read: set[str] = set()
         for ref in refs:
             kind, _, rest = ref.remote_id.partition(":")
             if kind == "ticket":
@@ -449,8 +460,9 @@ class FreshservicePlatform:
                     completed_at=parse_time(ticket.get("updated_at")) if done else None))
             elif kind == "task":
                 parent, _, _ = rest.partition(":")
-                if tasks is None:
-                    tasks = {f"{parent}:{t['id']}": t for t in self.api.tasks(int(parent))}
+                if parent not in read:
+                    read.add(parent)
+                    tasks.update({f"{parent}:{t['id']}": t for t in self.api.tasks(int(parent))})
                 task = tasks.get(rest)
                 if task is None:
                     continue
