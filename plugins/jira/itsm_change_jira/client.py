@@ -119,7 +119,7 @@ class JiraPlatform:
         self.limiter = limiter or KeyedLimiter(20, 2.0)
         self.clock = clock
         self._zone: tzinfo | None = None
-        self._service_desk: dict[str, bool] = {}
+        self._issues: dict[str, tuple[str, str, bool]] = {}
         self._comment_targets: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -219,9 +219,10 @@ class JiraPlatform:
         return EffectRef(key=key, platform="jira", remote_id=str(issue["id"]), url=url)
 
     def _comment_ref(self, key: str, issue: str, comment_id: str) -> EffectRef:
+        issue_id, issue_key, _ = self._resolve(issue)
         return EffectRef(
-            key=key, platform="jira", remote_id=f"{issue}/comment/{comment_id}",
-            url=f"{self.config.site_url}/browse/{issue}?focusedCommentId={comment_id}",
+            key=key, platform="jira", remote_id=f"{issue_id}/comment/{comment_id}",
+            url=f"{self.config.site_url}/browse/{issue_key}?focusedCommentId={comment_id}",
         )
 
     @staticmethod
@@ -380,12 +381,14 @@ class JiraPlatform:
 
     # -- comments ----------------------------------------------------------------------------
 
-    def _is_service_desk(self, issue: str) -> bool:
-        if issue not in self._service_desk:
+    def _resolve(self, issue: str) -> tuple[str, str, bool]:
+        """(id, key, is a JSM request) for an issue named by id or key."""
+        if issue not in self._issues:
             data = self.api.get_issue(issue, ["project"])
             project = (data.get("fields") or {}).get("project") or {}
-            self._service_desk[issue] = project.get("projectTypeKey") == "service_desk"
-        return self._service_desk[issue]
+            self._issues[issue] = (str(data["id"]), str(data.get("key") or data["id"]),
+                                   project.get("projectTypeKey") == "service_desk")
+        return self._issues[issue]
 
     def _find_comment(self, key: str, issue: str) -> EffectRef | None:
         token = mapping.comment_token(key)
@@ -402,8 +405,9 @@ class JiraPlatform:
         self._comment_targets[effect.key] = issue
         text = mapping.comment_text(effect)
         prop = mapping.property_value(effect)
+        issue, _, service_desk = self._resolve(issue)
         self.limiter.acquire(issue)
-        if self._is_service_desk(issue):
+        if service_desk:
             def send_sd() -> EffectRef:
                 created = self.api.add_request_comment(issue, text, public)
                 return self._comment_ref(effect.key, issue, str(created["id"]))
@@ -473,7 +477,7 @@ class JiraPlatform:
             for hit in self.api.search(query, ["key"]):
                 for key in chunk:
                     if key not in found:
-                        ref = self._find_comment(key, str(hit.get("key") or hit["id"]))
+                        ref = self._find_comment(key, str(hit["id"]))
                         if ref:
                             found[key] = ref
         return found

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import responses
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from itsm_change_jira.client import JiraPlatform  # noqa: E402
+from jira_fake import FakeJira  # noqa: E402
+from jira_spec import PLATFORM_SPEC, load_validator  # noqa: E402
+
+from itsm_change_sdk.http import KeyedLimiter, RetryPolicy  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def spec_validator():
+    return load_validator()
+
+
+@pytest.fixture
+def sleeps():
+    return []
+
+
+@pytest.fixture
+def rsps():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def double(rsps, spec_validator):
+    """The fake Jira site; every request is checked against the OpenAPI spec."""
+    fake = FakeJira(rsps, validator=spec_validator)
+    start = len(spec_validator.problems) if spec_validator else 0
+    yield fake
+    if spec_validator is not None:
+        problems = spec_validator.problems[start:]
+        del spec_validator.problems[start:]
+        assert problems == [], "requests outside Atlassian's OpenAPI spec"
+
+
+@pytest.fixture
+def settings(double):
+    return dict(double.settings())
+
+
+@pytest.fixture
+def make_platform(double, sleeps):
+    def make(**overrides):
+        values = {**double.settings(), **overrides}
+        return JiraPlatform.from_settings(
+            values, policy=RetryPolicy(sleep=sleeps.append),
+            limiter=KeyedLimiter(20, 2.0, sleep=sleeps.append),
+        )
+
+    return make
+
+
+@pytest.fixture
+def platform(make_platform):
+    instance = make_platform()
+    yield instance
+    instance.close()
+
+
+def spec_missing_reason() -> str | None:
+    if PLATFORM_SPEC.exists():
+        return None
+    return f"Atlassian's OpenAPI spec is not at {PLATFORM_SPEC}; request validation is off"
