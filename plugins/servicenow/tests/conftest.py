@@ -23,11 +23,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 import responses
+from itsm_change_servicenow import ServiceNowPlatform
 
 from itsm_change_sdk.http import RetryPolicy
 from itsm_change_sdk.model import EffectKind, EffectRef, Person, Ticket
 from itsm_change_sdk.testing import Capabilities, RemoteRecord
-from itsm_change_servicenow import ServiceNowPlatform
 
 URL = "https://acme.service-now.com"
 PASSWORD = "s3cret-Passw0rd"
@@ -180,7 +180,7 @@ class ServiceNowFake:
             "_by": user}, at)
 
     def find(self, sys_id: str) -> dict[str, Any]:
-        for table in TASK_TABLES + ("announcement",):
+        for table in (*TASK_TABLES, "announcement"):
             if sys_id in self.tables[table]:
                 return self.tables[table][sys_id]
         raise KeyError(sys_id)

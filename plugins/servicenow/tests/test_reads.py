@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from itsm_change_servicenow.query import UnsafeQueryValue
 
 from itsm_change_sdk.errors import AuthenticationError, RateLimited
 from itsm_change_sdk.model import TicketFilter, Unit
-from itsm_change_servicenow.query import UnsafeQueryValue
 
 T0 = datetime(2025, 2, 1, 8, tzinfo=UTC)
 
@@ -70,7 +70,7 @@ class TestFindTickets:
         double.set_page_size(2)
         for hour in range(9, 14):
             double.add_ticket(title=f"i{hour}", opened_at=at(hour))
-        double.add_ticket(title="chg", opened_at=at(10), kind="change")
+        double.add_ticket(title="chg", opened_at=at(10).replace(minute=30), kind="change")
 
         found = list(platform.itsm_change_stream_tickets(since=None))
 

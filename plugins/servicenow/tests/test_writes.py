@@ -7,11 +7,11 @@ import json
 from datetime import UTC, date, datetime
 
 import pytest
+from itsm_change_servicenow import ServiceNowPlatform
+from itsm_change_servicenow.client import announcement_sys_id
 
 from itsm_change_sdk.errors import ConfigurationError, UnsupportedOperation
 from itsm_change_sdk.model import Effect, EffectKind
-from itsm_change_servicenow import ServiceNowPlatform
-from itsm_change_servicenow.client import announcement_sys_id
 
 
 def training(person, module="portal-basics", title="Portal basics", due=date(2025, 3, 10)):
