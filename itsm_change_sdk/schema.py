@@ -602,9 +602,9 @@ class GoalSchema(_Base):
     units = _ids("unit", load_default=())
     period = Choice(GOAL_PERIODS, load_default="week")
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def check(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if data["baseline"] == data["target"]:
+        if _has(data, "baseline", "target") and data["baseline"] == data["target"]:
             raise ValidationError(
                 f"target equals baseline ({data['target']:g}): a goal must move its metric; "
                 "set a target above or below the baseline",
@@ -622,9 +622,9 @@ class WaveSchema(_Base):
     starts = Date(required=True)
     go_live = Date(required=True)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def check(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if data["go_live"] < data["starts"]:
+        if _has(data, "starts", "go_live") and data["go_live"] < data["starts"]:
             raise ValidationError(
                 f"go_live ({data['go_live']}) is before starts ({data['starts']}): "
                 "a wave goes live on or after the day it starts",
@@ -648,9 +648,9 @@ class UnitSchema(_Base):
     ticket_groups = ListOf(Text("an assignment group"), "a list of assignment groups",
                            unique=True, load_default=())
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def check(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if not data["group"] and not data["members"]:
+        if _has(data, "group", "members") and not data["group"] and not data["members"]:
             raise ValidationError(
                 "a unit needs a group (the platform group whose members form it) "
                 "or members (explicit member ids), or both"
@@ -699,8 +699,10 @@ class TrainingModuleSchema(_Base):
     min_score = Integer("a pass mark from 0 to 100", minimum=0, maximum=100,
                         allow_none=True, load_default=None)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def check(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not _has(data, "completion", "min_score"):
+            return
         if data["completion"] == "quiz" and data["min_score"] is None:
             raise ValidationError(
                 "completion 'quiz' needs min_score: the pass mark from 0 to 100", "min_score"
@@ -725,14 +727,18 @@ class CadenceSchema(_Base):
     until = DateTime("the last possible occurrence, a date-time or date", end_of_day=True,
                      required=True)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def check(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not _has(data, "start", "until"):
+            return
         if data["until"] < data["start"]:
             raise ValidationError(
                 f"until ({data['until']:%Y-%m-%d %H:%M} UTC) is before from "
                 f"({data['start']:%Y-%m-%d %H:%M} UTC): the cadence must end after it starts",
                 "until",
             )
+        if "days" not in data:
+            return
         count = (data["until"] - data["start"]).days // data["days"] + 1
         if count > MAX_CADENCE_OCCURRENCES:
             raise ValidationError(
@@ -764,10 +770,12 @@ class CommunicationEventSchema(_Base):
     survey = Slug("a survey id", allow_none=True, load_default=None)
     record = Records(load_default=dict)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def check(self, data: dict[str, Any], **kwargs: Any) -> None:
         errors: dict[str, list[str]] = {}
-        if data["at"] is None and data["every"] is None:
+        if not _has(data, "at", "every"):
+            pass
+        elif data["at"] is None and data["every"] is None:
             errors.setdefault(_SCHEMA_KEY, []).append(
                 "a communication needs a time: give 'at' (one date-time) or "
                 "'every' (a cadence {days, from, until})"
@@ -777,12 +785,16 @@ class CommunicationEventSchema(_Base):
                 "give either 'at' or 'every', not both: one communication is sent once "
                 "or on a cadence"
             )
-        if data["survey"] is None and "survey" in _placeholder_names(data["template"]):
+        if (
+            _has(data, "survey", "template")
+            and data["survey"] is None
+            and "survey" in _placeholder_names(data["template"])
+        ):
             errors.setdefault("template", []).append(
                 "the template uses {survey} but the communication has no survey: "
                 "attach one with 'survey: <id>' or remove the placeholder"
             )
-        if data["record"] and data["channel"] != Channel.TICKET_NOTE:
+        if _has(data, "record", "channel") and data["record"] and data["channel"] != "ticket_note":
             errors.setdefault("record", []).append(
                 f"record is used only by the ticket_note channel (this channel is "
                 f"'{data['channel']}'); remove it or change the channel"
@@ -795,6 +807,11 @@ class CommunicationEventSchema(_Base):
         every = data.pop("every")
         return CommunicationEvent(**{**data, "channel": Channel(data["channel"]),
                                      "cadence": every})
+
+
+def _has(data: Mapping[str, Any], *names: str) -> bool:
+    """Whether every named field loaded (a field with an error is absent)."""
+    return all(name in data for name in names)
 
 
 def _placeholder_names(text: str) -> set[str]:
@@ -827,9 +844,9 @@ class ActiveWindowSchema(_Base):
     until = DateTime("when the prompt switches off, a date-time or date", end_of_day=True,
                      required=True)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def check(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if data["until"] <= data["start"]:
+        if _has(data, "start", "until") and data["until"] <= data["start"]:
             raise ValidationError(
                 f"until ({data['until']:%Y-%m-%d %H:%M} UTC) is not after from "
                 f"({data['start']:%Y-%m-%d %H:%M} UTC): the window must end after it starts",
@@ -846,9 +863,9 @@ class PromptSchema(_Base):
     active = Group(ActiveWindowSchema, "an active window {from, until}", required=True)
     units = _ids("unit", load_default=())
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def check(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if data["filter"].is_empty():
+        if "filter" in data and data["filter"].is_empty():
             raise ValidationError(
                 "the filter matches every ticket: give at least one of kinds, categories, "
                 "services, groups, channels or priorities",
@@ -978,11 +995,27 @@ def _known(ids: Collection[str], what: str) -> str:
     return f"{what}s are: " + ", ".join(sorted(ids))
 
 
+def _strings(value: Any) -> list[tuple[int, str]]:
+    """The text items of a list, with their position (other items are the schema's job)."""
+    if not isinstance(value, list | tuple):
+        return []
+    return [(pos, item) for pos, item in enumerate(value) if isinstance(item, str)]
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _cross_checks(
     raw: Mapping[str, Any],
     data: Mapping[str, Any],
     metric_kinds: Collection[str] | None,
 ) -> list[tuple[str, str]]:
+    """Checks across items: unique ids, references, wave order.
+
+    References are read from the raw items, so that an item with another problem still has
+    its references checked; a value of the wrong type is left to the schema's message.
+    """
     issues: list[tuple[str, str]] = []
 
     def issue(path: str, message: str) -> None:
@@ -992,8 +1025,8 @@ def _cross_checks(
     for section in SECTIONS:
         first: dict[str, int] = {}
         for index, item in _raw_items(raw, section):
-            ident = item.get("id")
-            if not isinstance(ident, str):
+            ident = _text(item.get("id"))
+            if ident is None:
                 continue
             if ident in first:
                 issue(
@@ -1008,77 +1041,78 @@ def _cross_checks(
     survey_ids = _raw_ids(raw, "surveys")
     raw_platforms = raw.get("platforms")
     platforms_known = isinstance(raw_platforms, list | tuple)
-    platforms: set[str] = set()
-    if isinstance(raw_platforms, list | tuple):
-        platforms = {p for p in raw_platforms if isinstance(p, str)}
+    platforms = {name for _, name in _strings(raw_platforms)}
 
-    def check_units(path: str, ids: Collection[str]) -> None:
-        for pos, unit_id in enumerate(ids):
-            if unit_id not in unit_ids:
-                issue(f"{path}.{pos}", f"unknown unit '{unit_id}'; {_known(unit_ids, 'unit')}")
+    def check_refs(path: str, value: Any, known: set[str], what: str) -> None:
+        for pos, ref in _strings(value):
+            if ref not in known:
+                issue(f"{path}.{pos}", f"unknown {what} '{ref}'; {_known(known, what)}")
 
-    def check_platform(path: str, name: str | None) -> None:
-        if name is not None and platforms_known and name not in platforms:
+    def check_platform(path: str, name: Any) -> None:
+        if isinstance(name, str) and platforms_known and name not in platforms:
             issue(
                 path,
                 f"platform '{name}' is not listed in platforms "
                 f"({', '.join(sorted(platforms)) or 'none'}); add it there or fix the name",
             )
 
-    for index, unit in _loaded(data, "units"):
-        if unit.id == ALLIANCE_AUDIENCE:
+    def check_filter(path: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            check_platform(f"{path}.platform", value.get("platform"))
+
+    unit_platform: dict[str, str] = {}
+    for index, item in _raw_items(raw, "units"):
+        path = f"units.{index}"
+        if item.get("id") == ALLIANCE_AUDIENCE:
             issue(
-                f"units.{index}.id",
+                f"{path}.id",
                 "the id 'alliance' is reserved for the management alliance in audiences; "
                 "choose another unit id",
             )
-        if unit.wave not in wave_ids:
-            issue(f"units.{index}.wave", f"unknown wave '{unit.wave}'; {_known(wave_ids, 'wave')}")
-        check_platform(f"units.{index}.platform", unit.platform)
+        wave = _text(item.get("wave"))
+        if wave is not None and wave not in wave_ids:
+            issue(f"{path}.wave", f"unknown wave '{wave}'; {_known(wave_ids, 'wave')}")
+        check_platform(f"{path}.platform", item.get("platform"))
+        ident, platform = _text(item.get("id")), _text(item.get("platform"))
+        if ident is not None and platform is not None:
+            unit_platform.setdefault(ident, platform)
 
     previous: Wave | None = None
-    for index, wave in _loaded(data, "waves"):
-        if previous is not None and wave.starts <= previous.starts:
+    for index, wave_obj in _loaded(data, "waves"):
+        if previous is not None and wave_obj.starts <= previous.starts:
             issue(
                 f"waves.{index}.starts",
-                f"waves must be listed in start order (the first is the pilot): '{wave.id}' "
-                f"starts {wave.starts}, not after '{previous.id}' ({previous.starts})",
+                f"waves must be listed in start order (the first is the pilot): "
+                f"'{wave_obj.id}' starts {wave_obj.starts}, not after '{previous.id}' "
+                f"({previous.starts})",
             )
-        previous = wave
+        previous = wave_obj
 
-    for index, goal in _loaded(data, "goals"):
-        if metric_kinds is not None and goal.metric not in metric_kinds:
+    for index, item in _raw_items(raw, "goals"):
+        path = f"goals.{index}"
+        metric = _text(item.get("metric"))
+        if metric is not None and metric_kinds is not None and metric not in metric_kinds:
             known = ", ".join(sorted(metric_kinds)) or "none"
-            issue(f"goals.{index}.metric", f"unknown metric '{goal.metric}'; metrics are: {known}")
-        check_units(f"goals.{index}.units", goal.units)
-        check_platform(f"goals.{index}.filter.platform", goal.filter.platform)
+            issue(f"{path}.metric", f"unknown metric '{metric}'; metrics are: {known}")
+        check_refs(f"{path}.units", item.get("units"), unit_ids, "unit")
+        check_filter(f"{path}.filter", item.get("filter"))
 
     alliance_units: set[str] = set()
-    for index, member in _loaded(data, "alliance"):
-        alliance_units.update(member.units)
-        check_units(f"alliance.{index}.units", member.units)
-        for pos, wave_id in enumerate(member.signs_off):
-            if wave_id not in wave_ids:
-                issue(
-                    f"alliance.{index}.signs_off.{pos}",
-                    f"unknown wave '{wave_id}'; {_known(wave_ids, 'wave')}",
-                )
+    alliance_items = _raw_items(raw, "alliance")
+    for index, item in alliance_items:
+        alliance_units.update(ref for _, ref in _strings(item.get("units")))
+        check_refs(f"alliance.{index}.units", item.get("units"), unit_ids, "unit")
+        check_refs(f"alliance.{index}.signs_off", item.get("signs_off"), wave_ids, "wave")
 
-    for index, module in _loaded(data, "training"):
-        check_units(f"training.{index}.audience", module.audience)
+    for index, item in _raw_items(raw, "training"):
+        check_refs(f"training.{index}.audience", item.get("audience"), unit_ids, "unit")
 
-    unit_platform = {
-        item["id"]: item["platform"]
-        for _, item in _raw_items(raw, "units")
-        if isinstance(item.get("id"), str) and isinstance(item.get("platform"), str)
-    }
-    has_alliance = bool(_raw_items(raw, "alliance"))
-    for index, event in _loaded(data, "communications"):
+    for index, item in _raw_items(raw, "communications"):
         path = f"communications.{index}"
         audience_units: set[str] = set()
-        for pos, target in enumerate(event.audience):
+        for pos, target in _strings(item.get("audience")):
             if target == ALLIANCE_AUDIENCE:
-                if not has_alliance:
+                if not alliance_items:
                     issue(
                         f"{path}.audience.{pos}",
                         "audience 'alliance' but the program lists no alliance members",
@@ -1092,14 +1126,18 @@ def _cross_checks(
                 )
             else:
                 audience_units.add(target)
-        if event.survey is not None and event.survey not in survey_ids:
-            issue(f"{path}.survey",
-                  f"unknown survey '{event.survey}'; {_known(survey_ids, 'survey')}")
-        for name in event.record:
+        survey = _text(item.get("survey"))
+        if survey is not None and survey not in survey_ids:
+            issue(f"{path}.survey", f"unknown survey '{survey}'; {_known(survey_ids, 'survey')}")
+        record = item.get("record")
+        record = record if isinstance(record, Mapping) else None
+        for name in record or ():
             check_platform(f"{path}.record.{name}", name)
-        if event.channel == Channel.TICKET_NOTE:
+        if item.get("channel") == Channel.TICKET_NOTE.value and (
+            record is not None or item.get("record") is None
+        ):
             needed = {unit_platform[u] for u in audience_units if u in unit_platform}
-            missing = sorted(needed - set(event.record))
+            missing = sorted(needed - set(record or ()))
             if missing:
                 example = ", ".join(f"{name}: CHG0001001" for name in missing)
                 issue(
@@ -1108,9 +1146,9 @@ def _cross_checks(
                     f"uses; missing: {', '.join(missing)} (e.g. record: {{{example}}})",
                 )
 
-    for index, prompt in _loaded(data, "prompts"):
-        check_units(f"prompts.{index}.units", prompt.units)
-        check_platform(f"prompts.{index}.filter.platform", prompt.filter.platform)
+    for index, item in _raw_items(raw, "prompts"):
+        check_refs(f"prompts.{index}.units", item.get("units"), unit_ids, "unit")
+        check_filter(f"prompts.{index}.filter", item.get("filter"))
 
     return issues
 
@@ -1380,7 +1418,11 @@ def _yaml_error_issue(exc: yaml.YAMLError, text: str) -> ProgramIssue:
         if "expected a single document" in str(exc.context or ""):
             problem = "a program file holds one YAML document, but this one has another (---)"
         elif exc.context:
-            problem = f"{exc.context}, {problem}"
+            started = exc.context_mark
+            if started is not None and mark is not None and started.line != mark.line:
+                problem = f"{exc.context} (started on line {started.line + 1}), {problem}"
+            else:
+                problem = f"{exc.context}, {problem}"
         return ProgramIssue(
             "", f"the file is not valid YAML: {problem}", mark.line + 1 if mark else None
         )
