@@ -8,11 +8,11 @@ import responses
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from itsm_change_jira.client import JiraPlatform  # noqa: E402
-from jira_fake import FakeJira  # noqa: E402
-from jira_spec import PLATFORM_SPEC, load_validator  # noqa: E402
+from itsm_change_jira.client import JiraPlatform
+from jira_fake import FakeJira
+from jira_spec import PLATFORM_SPEC, load_validator
 
-from itsm_change_sdk.http import KeyedLimiter, RetryPolicy  # noqa: E402
+from itsm_change_sdk.http import KeyedLimiter, RetryPolicy
 
 
 @pytest.fixture(scope="session")

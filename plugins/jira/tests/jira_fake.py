@@ -183,8 +183,8 @@ class FakeJira:
     rsps: responses.RequestsMock
     validator: Any = None
     name: str = "jira"
-    capabilities: Capabilities = Capabilities(
-        channels=frozenset({"task", "ticket_note"}), survey_answers=False, http=True)
+    capabilities: Capabilities = field(default_factory=lambda: Capabilities(
+        channels=frozenset({"task", "ticket_note"}), survey_answers=False, http=True))
     timezone: str = "UTC"
     page_size: int = 100
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -200,6 +200,7 @@ class FakeJira:
     writes: int = 0
     valid_credentials: bool = True
     searches: list[str] = field(default_factory=list)
+    hits: list[str] = field(default_factory=list)
     _fail_next: bool | None = None
     _throttle: list[str] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(10000))
@@ -509,6 +510,7 @@ class FakeJira:
                 return error(400, "Unbounded JQL queries are not allowed here. Please add a "
                              "search restriction to your query.")
             found = [i for i in self.issues.values() if self._matches(i, expr)]
+            self.hits.extend(i["key"] for i in found)
         except JQLError as exc:
             return error(400, str(exc))
         for name in reversed(order):
@@ -598,7 +600,7 @@ class FakeJira:
         if issue is None:
             return error(404, "Issue does not exist or you do not have permission to see it.")
         fields = dict(body.get("fields") or {})
-        if "assignee" in fields and fields["assignee"]:
+        if fields.get("assignee"):
             fields["assignee"] = self._user(fields["assignee"]["id"])
         issue["fields"].update(fields)
         for op in (body.get("update") or {}).get("labels", []):

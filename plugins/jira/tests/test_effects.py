@@ -144,7 +144,7 @@ class TestFindEffects:
                                      "labels": ["y"]})
         hostile = 'x" OR project = SECRET OR labels = "y'
         assert platform.itsm_change_find_effects(kind=EffectKind.TRAINING, keys=[hostile]) == []
-        assert 'project = SECRET' not in double.searches[-1].replace('\\"', "")
+        assert not any(key.startswith("SECRET-") for key in double.hits)
 
     def test_prompt_comment_found_by_token(self, make_platform, double):
         ticket = double.add_ticket(title="VPN", opened_at=datetime(2025, 6, 1, tzinfo=UTC))
