@@ -43,7 +43,7 @@ from itsm_change_sdk.model import (
     utcnow,
 )
 
-from . import admin, webhook
+from . import admin, directory, webhook
 from .api import FreshserviceAPI, make_pacer, plan_limits
 from .hooks import PLATFORM_NAME
 from .mapping import (
@@ -696,46 +696,7 @@ class FreshservicePlatform:
 
     @hookimpl
     def itsm_change_unit_members(self, unit: Unit) -> list[Person]:
-        ids: list[str] = []
-        people: dict[str, Person] = {}
-        if unit.group:
-            group = next((g for g in self.api.agent_groups()
-                          if str(g.get("name", "")).casefold() == unit.group.casefold()
-                          or str(g.get("id")) == unit.group), None)
-            if group is not None:
-                members = group.get("members") or group.get("agent_ids") or []
-                ids.extend(str(m) for m in members)
-            else:
-                people.update(self._requester_group(unit.group))
-        ids.extend(m for m in unit.members if m not in ids)
-        if ids:
-            wanted = set(ids)
-            for agent in self.api.agents(active="true"):
-                if str(agent.get("id")) in wanted:
-                    people[str(agent["id"])] = _person(agent)
-            for missing in [i for i in ids if i not in people and i.isdigit()]:
-                try:
-                    agent = self.api.agent(int(missing))
-                except NotFound:
-                    continue
-                if agent.get("active", True):
-                    people[missing] = _person(agent)
-        return [people[i] for i in dict.fromkeys([*ids, *people]) if i in people]
-
-    def _requester_group(self, name: str) -> dict[str, Person]:
-        """Requester groups are not in the 2022 spec (unconfirmed): try, then explain."""
-        try:
-            group = next((g for g in self.api.requester_groups()
-                          if str(g.get("name", "")).casefold() == name.casefold()), None)
-        except NotFound:
-            group = None
-        if group is None:
-            raise ConfigurationError(
-                f"freshservice: no agent group (or requester group) named {name!r}; check the "
-                "unit's group against Admin > Agent Groups"
-            )
-        return {str(r["id"]): _person(r) for r in self.api.requester_group_members(int(group["id"]))
-                if r.get("active", True)}
+        return directory.unit_members(self.api, unit)
 
     # -- admin and events ------------------------------------------------------------------
 
@@ -754,9 +715,3 @@ class FreshservicePlatform:
         return webhook.parse(request, secret=request.secret or self.webhook_secret,
                              now=self.now())
 
-
-def _person(payload: Mapping[str, Any]) -> Person:
-    name = " ".join(str(payload.get(k) or "") for k in ("first_name", "last_name")).strip()
-    email = payload.get("email") or payload.get("primary_email")
-    return Person(id=str(payload["id"]), name=name or str(email or payload["id"]),
-                  platform=PLATFORM_NAME, email=str(email) if email else None)

@@ -326,8 +326,8 @@ class FakeFreshservice:
     def queue(self, method: str, path: str, status: int, body: Any = None,
               headers: dict[str, str] | None = None) -> None:
         """Answer the next ``method path`` with this instead of the fake's own answer."""
-        self.queued.append((method, path, (status, headers or {},
-                                           json.dumps(body) if body is not None else "")))
+        text = body if isinstance(body, str) else json.dumps(body) if body is not None else ""
+        self.queued.append((method, path, (status, headers or {}, text)))
 
     def calls(self, method: str, path: str) -> list[requests.PreparedRequest]:
         return [r for r in self.requests

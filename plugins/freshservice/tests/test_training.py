@@ -11,7 +11,6 @@ from itsm_change_sdk.errors import AuthenticationError
 from itsm_change_sdk.model import Effect, EffectKind, EffectRef
 
 
-
 def due_in(days: int) -> date:
     return (datetime.now(UTC) + timedelta(days=days)).date()
 
@@ -88,7 +87,8 @@ class TestPublishTraining:
         assert "Validation failed" in results[0].error and "due_by" in results[0].error
         assert results[1].ok
 
-    def test_refused_key_fails_the_whole_call_without_showing_the_key(self, make_platform, fake, api_key):
+    def test_refused_key_fails_the_whole_call_without_showing_the_key(self, make_platform, fake,
+                                                                      api_key):
         platform = make_platform(api_key="wrong-key-123456")
         alice = fake.add_person("Alice Smith", "alice@acme.example")
         with pytest.raises(AuthenticationError) as info:
