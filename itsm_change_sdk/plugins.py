@@ -28,7 +28,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "itsm_change"
-DEFAULT_PLUGINS = ("itsm_change_sdk.sandbox.hooks",)
+DEFAULT_PLUGINS = ("itsm_change_sdk.sandbox.hooks", "itsm_change_sdk.metrics")
 
 PlatformFactory = Callable[[Mapping[str, Any]], object]
 

@@ -29,7 +29,8 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from ..errors import APIError, ServerError, TimeoutException
@@ -121,7 +122,8 @@ class RetryPolicy:
     sleep: Callable[[float], None] = field(default=time.sleep)
 
     def _wait(self, state: RetryCallState) -> float:
-        backoff = wait_exponential_jitter(initial=self.initial_wait, max=self.max_wait)(state)
+        backoff = (wait_exponential(multiplier=self.initial_wait, max=self.max_wait)
+                   + wait_random(0, self.initial_wait))(state)
         exc = state.outcome.exception() if state.outcome else None
         hinted = getattr(exc, "retry_after", None)
         if hinted is not None:

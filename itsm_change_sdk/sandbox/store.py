@@ -143,10 +143,11 @@ class SandboxStore:
 
     # -- directory ---------------------------------------------------------------------
 
-    def add_person(self, name: str, email: str) -> Person:
+    def add_person(self, name: str, email: str, person_id: str | None = None) -> Person:
         with self.engine.begin() as conn:
-            count = conn.execute(sa.select(sa.func.count()).select_from(people)).scalar_one()
-            person_id = f"u-{count + 1:04d}"
+            if person_id is None:
+                count = conn.execute(sa.select(sa.func.count()).select_from(people)).scalar_one()
+                person_id = f"u-{count + 1:04d}"
             conn.execute(people.insert().values(id=person_id, name=name, email=email))
         return Person(person_id, name, "sandbox", email)
 
@@ -195,7 +196,7 @@ class SandboxStore:
                 updated_at=opened_at, reopen_count=0, reassignment_count=0,
             ))
             seq = result.inserted_primary_key[0] if result.inserted_primary_key else 0
-            number = f"{prefix}{1000000 + int(seq):07d}"
+            number = f"{prefix}{1000 + int(seq):07d}"
             conn.execute(tickets.update().where(tickets.c.seq == seq).values(number=number))
         ticket = self.ticket(number)
         assert ticket is not None
@@ -313,7 +314,7 @@ class SandboxStore:
                 assignee=assignee, due=due, state="open", created_at=now, updated_at=now,
             ))
             seq = int(result.inserted_primary_key[0])  # type: ignore[index]
-            number = f"{TASK_PREFIX.get(kind, 'TSK')}{1000000 + seq:07d}"
+            number = f"{TASK_PREFIX.get(kind, 'TSK')}{1000 + seq:07d}"
             conn.execute(tasks.update().where(tasks.c.seq == seq).values(number=number))
         return number
 
@@ -398,19 +399,19 @@ class SandboxStore:
             if row is not None:
                 conn.execute(announcements.update().where(announcements.c.key == key)
                              .values(**values))
-                return f"ANN{1000000 + row.seq:07d}"
+                return f"ANN{1000 + row.seq:07d}"
             result = conn.execute(announcements.insert().values(
                 key=key, state="active", created_at=now, **values))
-            return f"ANN{1000000 + int(result.inserted_primary_key[0]):07d}"  # type: ignore[index]
+            return f"ANN{1000 + int(result.inserted_primary_key[0]):07d}"  # type: ignore[index]
 
     def announcements(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(announcements).order_by(announcements.c.seq)).all()
-        return [dict(r._mapping) | {"number": f"ANN{1000000 + r.seq:07d}",
+        return [dict(r._mapping) | {"number": f"ANN{1000 + r.seq:07d}",
                                     "groups": json.loads(r.groups)} for r in rows]
 
     def retire_announcement(self, number: str) -> bool:
-        seq = int(number.removeprefix("ANN")) - 1000000
+        seq = int(number.removeprefix("ANN")) - 1000
         with self.engine.begin() as conn:
             result = conn.execute(announcements.update().where(announcements.c.seq == seq)
                                   .values(state="retired", updated_at=self.clock()))
@@ -428,7 +429,7 @@ class SandboxStore:
                 found[row.key] = f"N{row.seq:07d}"
             for row in conn.execute(sa.select(announcements.c.key, announcements.c.seq)
                                     .where(announcements.c.key.in_(keys))):
-                found[row.key] = f"ANN{1000000 + row.seq:07d}"
+                found[row.key] = f"ANN{1000 + row.seq:07d}"
         return found
 
 

@@ -1,0 +1,78 @@
+"""The ``itsm-change`` command line.
+
+Exit codes: 0 done, 1 failed (a platform refused, an effect failed), 2 bad input or usage.
+Every :class:`~itsm_change_sdk.errors.ITSMError` becomes a plain message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from ..errors import ConfigurationError, ITSMError, PluginError, ProgramError
+from ..http.redact import Redactor
+
+__all__ = ["cli", "main"]
+
+
+class Group(click.Group):
+    """Turns the SDK's errors into messages and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ProgramError as exc:
+            click.echo(str(exc), err=True)
+            count = len(exc.issues)
+            click.echo(f"{count} problem{'s' if count != 1 else ''} found.", err=True)
+            ctx.exit(2)
+        except (ConfigurationError, PluginError) as exc:
+            click.echo(f"Error: {_redact(str(exc))}", err=True)
+            ctx.exit(2)
+        except ITSMError as exc:
+            click.echo(f"Error: {_redact(str(exc))}", err=True)
+            ctx.exit(1)
+
+
+def _redact(text: str) -> str:
+    secrets = [v for k, v in os.environ.items()
+               if k.startswith("ITSM_CHANGE_") and any(
+                   word in k for word in ("TOKEN", "PASSWORD", "SECRET", "API_KEY"))]
+    return Redactor(secrets)(text)
+
+
+@click.group(cls=Group)
+@click.version_option(package_name="itsm-change-sdk")
+@click.option("-v", "--verbose", count=True, help="Log each platform call (-v) or more (-vv).")
+def cli(verbose: int) -> None:
+    """Run the people side of an IT change inside the ticketing tools already in use."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _register() -> None:
+    from . import admin, program, report, sandbox, service
+
+    for module in (program, admin, sandbox, service, report):
+        module.register(cli)
+    from ..plugins import get_plugin_manager
+
+    try:
+        get_plugin_manager().hook.itsm_change_register_commands(cli=cli)
+    except PluginError as exc:
+        click.echo(f"Warning: {exc}", err=True)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="itsm-change")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Options and helpers shared by the commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ..model import Program
+from ..workspace import Workspace, retarget
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+db_option = click.option(
+    "--db", envvar="ITSM_CHANGE_DB", default=None, metavar="URL",
+    help="Ledger: an SQLAlchemy URL or SQLite path (default: a per-user file).")
+platform_option = click.option(
+    "--platform", default=None, metavar="NAME",
+    help="Run every unit on this platform instead of the file's (rehearse on the sandbox, "
+         "then run the same file against production).")
+
+
+def program_argument(fn: F) -> F:
+    return click.argument("program_file", metavar="PROGRAM",
+                          type=click.Path(dir_okay=True, path_type=Path))(fn)
+
+
+def load(program_file: Path, platform: str | None, ws: Workspace | None = None) -> Program:
+    from ..schema import load_program
+
+    kinds = None
+    if ws is not None:
+        from ..plugins import metric_registry
+
+        kinds = set(metric_registry(ws.pm).kinds)
+    program = load_program(program_file, metric_kinds=kinds)
+    return retarget(program, platform) if platform else program
+
+
+def open_workspace(db: str | None) -> Workspace:
+    return Workspace(db)

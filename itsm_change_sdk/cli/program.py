@@ -1,0 +1,112 @@
+"""``validate``, ``plan``, ``apply``, ``status`` and ``sync``: a program's lifecycle."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from .common import db_option, load, open_workspace, platform_option, program_argument
+
+
+@click.command()
+@program_argument
+def validate(program_file: Path) -> None:
+    """Check a program file; print every problem with its file, field and line."""
+    program = load(program_file, None)
+    click.echo(f"{program_file}: ok ({program.id}: {len(program.goals)} goals, "
+               f"{len(program.waves)} waves, {len(program.units)} units, "
+               f"{len(program.training)} training modules, "
+               f"{len(program.communications)} communications, "
+               f"{len(program.prompts)} prompts)")
+
+
+@click.command()
+@program_argument
+@db_option
+@platform_option
+def plan(program_file: Path, db: str | None, platform: str | None) -> None:
+    """Show what apply would create, update or retire now, as a diff."""
+    with open_workspace(db) as ws:
+        program = load(program_file, platform, ws)
+        ws.enable_for(program)
+        click.echo(ws.plan(program).render())
+
+
+@click.command()
+@program_argument
+@db_option
+@platform_option
+@click.option("--dry-run", is_flag=True, help="Plan and print, write nothing.")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 32),
+              help="Batches in flight at once.")
+def apply(program_file: Path, db: str | None, platform: str | None, dry_run: bool,
+          concurrency: int) -> None:
+    """Create, update and retire the program's effects on its platforms."""
+    with open_workspace(db) as ws:
+        ws.concurrency = concurrency
+        program = load(program_file, platform, ws)
+        ws.enable_for(program)
+        the_plan = ws.runner(program).plan()
+        if dry_run:
+            click.echo(the_plan.render())
+            click.echo("Dry run: nothing was written.")
+            return
+        total = the_plan.writes
+        with click.progressbar(length=max(total, 1), label="Applying",
+                               file=click.get_text_stream("stderr")) as bar:
+            report = ws.runner(program).apply(the_plan, progress=bar.update)
+        click.echo(f"Applied {program.id}: {report.summary()}.")
+        for key, error in report.failed:
+            click.echo(f"  failed {key}: {error}", err=True)
+        if not report.ok:
+            raise SystemExit(1)
+
+
+@click.command()
+@program_argument
+@db_option
+@platform_option
+def status(program_file: Path, db: str | None, platform: str | None) -> None:
+    """What the ledger holds for a program: effects by kind and state, training progress."""
+    with open_workspace(db) as ws:
+        program = load(program_file, platform, ws)
+        rows = ws.status(program)
+        counts = Counter((r.kind, r.state) for r in rows)
+        if not rows:
+            click.echo(f"{program.id}: nothing applied yet.")
+            return
+        click.echo(f"{program.id}:")
+        for (kind, state), count in sorted(counts.items()):
+            click.echo(f"  {kind:<17} {state:<8} {count:>6}")
+        training = [r for r in rows if r.kind == "training" and r.state == "done"]
+        if training:
+            done = sum(r.completed for r in training)
+            click.echo(f"  training completed: {done}/{len(training)} "
+                       f"({100 * done / len(training):.0f}%)")
+        failed = [r for r in rows if r.state == "failed"]
+        for row in failed[:20]:
+            click.echo(f"  failed {row.key}: {row.last_error}")
+
+
+@click.command()
+@program_argument
+@db_option
+@platform_option
+def sync(program_file: Path, db: str | None, platform: str | None) -> None:
+    """Read back completions, feedback and new tickets by polling (no webhooks needed)."""
+    with open_workspace(db) as ws:
+        program = load(program_file, platform, ws)
+        ws.enable_for(program)
+        report = ws.sync(program)
+        click.echo(f"Synced {program.id}: {report.summary()}.")
+        for error in report.errors:
+            click.echo(f"  {error}", err=True)
+        if report.errors:
+            raise SystemExit(1)
+
+
+def register(cli: click.Group) -> None:
+    for command in (validate, plan, apply, status, sync):
+        cli.add_command(command)

@@ -1,0 +1,278 @@
+"""Reading back what staff did: training completions, feedback, and prompts on new tickets.
+
+Each step is incremental and picks up where it stopped (cursors in the ledger). The event
+service calls the same functions for one event at a time; ``itsm-change sync`` calls them
+by polling, for platforms whose webhooks cannot reach us.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from .errors import ITSMError
+from .feedback import parse_feedback
+from .ledger import Ledger
+from .model import (
+    Comment,
+    Effect,
+    EffectKind,
+    EffectRef,
+    EffectResult,
+    FeedbackResponse,
+    Program,
+    Prompt,
+    Ticket,
+)
+from .plugins import Platforms
+
+__all__ = ["SyncReport", "Syncer", "prompt_key"]
+
+log = logging.getLogger(__name__)
+
+STATUS_BATCH = 100
+# Re-read a little before the cursor: platforms' updated-since reads have coarse clocks.
+OVERLAP = timedelta(minutes=1)
+
+
+def prompt_key(program: Program, prompt: Prompt, ticket: Ticket) -> str:
+    return f"chg:{program.id}:prompt:{prompt.id}:{ticket.platform}:{ticket.id}"
+
+
+@dataclass
+class SyncReport:
+    completed: int = 0
+    reopened: int = 0
+    feedback: int = 0
+    prompts: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = (f"{self.completed} trainings completed, {self.reopened} reopened, "
+                f"{self.feedback} feedback responses captured, {self.prompts} prompts posted")
+        if self.errors:
+            text += f", {len(self.errors)} errors"
+        return text
+
+
+class Syncer:
+    def __init__(self, program: Program, platforms: Platforms, ledger: Ledger,
+                 clock: Callable[[], datetime]) -> None:
+        self.program = program
+        self.platforms = platforms
+        self.ledger = ledger
+        self.clock = clock
+        self._people_units: dict[tuple[str, str], str] | None = None
+
+    @property
+    def hook(self) -> Any:
+        return self.platforms.pm.hook
+
+    def _platforms(self) -> list[str]:
+        return [p for p in self.program.platforms if p in self.platforms.instances]
+
+    def run(self) -> SyncReport:
+        report = SyncReport()
+        for step in (self.sync_training, self.sync_feedback, self.sweep_prompts):
+            try:
+                step(report)
+            except ITSMError as exc:
+                report.errors.append(str(exc))
+                log.error("%s", exc)
+        return report
+
+    # -- training ----------------------------------------------------------------------
+
+    def sync_training(self, report: SyncReport) -> None:
+        rows = self.ledger.effects(self.program.id, kind=str(EffectKind.TRAINING),
+                                   states=["done"])
+        by_platform: dict[str, list[EffectRef]] = defaultdict(list)
+        for row in rows:
+            if row.ref is not None:
+                by_platform[row.platform].append(row.ref)
+        for platform, refs in by_platform.items():
+            for start in range(0, len(refs), STATUS_BATCH):
+                statuses = self.platforms.call(platform, "itsm_change_training_status",
+                                               refs=refs[start:start + STATUS_BATCH]) or []
+                for status in statuses:
+                    self.record_completion(status.key, status.completed, status.completed_at,
+                                           report)
+
+    def record_completion(self, key: str, completed: bool, at: datetime | None,
+                          report: SyncReport | None = None) -> bool:
+        """Mark a training assignment complete (or reopened); fires the observer once."""
+        if not self.ledger.set_completed(key, completed, at or self.clock()):
+            return False
+        if report is not None:
+            if completed:
+                report.completed += 1
+            else:
+                report.reopened += 1
+        self.hook.itsm_change_training_completed(program=self.program, key=key,
+                                                 completed=completed)
+        return True
+
+    # -- feedback ----------------------------------------------------------------------
+
+    def _unit_of(self, platform: str, person: str) -> str | None:
+        if self._people_units is None:
+            self._people_units = {}
+            for row in self.ledger.effects(self.program.id, kind=str(EffectKind.TRAINING)):
+                unit = row.meta.get("unit")
+                if row.recipient and unit:
+                    self._people_units.setdefault((row.platform, row.recipient), unit)
+            for row in self.ledger.effects(self.program.id,
+                                           kind=str(EffectKind.FEEDBACK_REQUEST)):
+                unit = row.meta.get("unit")
+                if row.recipient and unit:
+                    self._people_units.setdefault((row.platform, row.recipient), unit)
+        return self._people_units.get((platform, person))
+
+    def sync_feedback(self, report: SyncReport) -> None:
+        for platform in self._platforms():
+            cursor_name = f"{self.program.id}:feedback:{platform}:comments"
+            since = self._cursor(cursor_name)
+            latest = since
+            comments: Iterable[Comment] = self.platforms.call(
+                platform, "itsm_change_find_comments", marker=self.program.feedback_marker,
+                since=since - OVERLAP if since else None) or []
+            for comment in comments:
+                self.capture_comment(comment, report)
+                if latest is None or comment.created_at > latest:
+                    latest = comment.created_at
+            if latest is not None:
+                self.ledger.set_cursor(cursor_name, latest.isoformat(), self.clock())
+            if self.platforms.implements(platform, "itsm_change_collect_survey_answers"):
+                cursor_name = f"{self.program.id}:feedback:{platform}:survey"
+                since = self._cursor(cursor_name)
+                latest = since
+                answers: Iterable[FeedbackResponse] = self.platforms.call(
+                    platform, "itsm_change_collect_survey_answers", program=self.program,
+                    since=since) or []
+                for answer in answers:
+                    unit = answer.unit or self._unit_of(platform, answer.person)
+                    self.capture(FeedbackResponse(
+                        id=answer.id, platform=answer.platform, program=answer.program,
+                        person=answer.person, submitted_at=answer.submitted_at,
+                        scores=answer.scores, text=answer.text, source=answer.source,
+                        ticket_id=answer.ticket_id, unit=unit, survey=answer.survey,
+                    ), report)
+                    if latest is None or answer.submitted_at > latest:
+                        latest = answer.submitted_at
+                if latest is not None:
+                    self.ledger.set_cursor(cursor_name, latest.isoformat(), self.clock())
+
+    def capture_comment(self, comment: Comment, report: SyncReport | None = None) -> bool:
+        """Capture the feedback a marked comment carries; False when it carries none or
+        was captured before."""
+        parsed = parse_feedback(comment.text, self.program.feedback_marker)
+        if parsed is None or (not parsed.scores and not parsed.text):
+            return False
+        survey = parsed.survey or (self.program.surveys[0].id if parsed.scores
+                                   and self.program.surveys else None)
+        response = FeedbackResponse(
+            id=f"comment:{comment.id}", platform=comment.platform, program=self.program.id,
+            person=comment.author, submitted_at=comment.created_at, scores=parsed.scores,
+            text=parsed.text, source="comment", ticket_id=comment.ticket_id,
+            unit=self._unit_of(comment.platform, comment.author), survey=survey,
+        )
+        return self.capture(response, report)
+
+    def capture(self, response: FeedbackResponse, report: SyncReport | None = None) -> bool:
+        if not self.ledger.add_feedback(response):
+            return False
+        if report is not None:
+            report.feedback += 1
+        self.hook.itsm_change_feedback_captured(program=self.program, response=response)
+        return True
+
+    # -- prompts -----------------------------------------------------------------------
+
+    def sweep_prompts(self, report: SyncReport) -> None:
+        now = self.clock()
+        for prompt in self.program.prompts:
+            if not prompt.active_at(now):
+                continue
+            for platform in self._platforms():
+                if prompt.filter.platform and prompt.filter.platform != platform:
+                    continue
+                cursor_name = f"{self.program.id}:prompts:{platform}:{prompt.id}"
+                since = self._cursor(cursor_name) or prompt.active_from
+                tickets: Iterable[Ticket] = self.platforms.call(
+                    platform, "itsm_change_find_tickets", filter=prompt.filter,
+                    since=since - OVERLAP, open_only=True) or []
+                latest = since
+                batch: list[Ticket] = []
+                for ticket in tickets:
+                    batch.append(ticket)
+                    latest = max(latest, ticket.updated_at)
+                    if len(batch) >= STATUS_BATCH:
+                        report.prompts += self.post_prompts(prompt, batch)
+                        batch = []
+                if batch:
+                    report.prompts += self.post_prompts(prompt, batch)
+                self.ledger.set_cursor(cursor_name, latest.isoformat(), now)
+
+    def prompt_applies(self, prompt: Prompt, ticket: Ticket) -> bool:
+        """A prompt shows on an open matching ticket of a started unit, in its window."""
+        if not ticket.is_open or not prompt.active_at(self.clock()):
+            return False
+        if not prompt.filter.matches(ticket):
+            return False
+        unit = self.program.unit_for_ticket(ticket)
+        if unit is None or (prompt.units and unit.id not in prompt.units):
+            return False
+        return self.program.wave_started(unit, self.clock())
+
+    def post_prompts(self, prompt: Prompt, tickets: Iterable[Ticket]) -> int:
+        """Post ``prompt`` on each ticket it applies to, once per ticket."""
+        effects: list[Effect] = []
+        for ticket in tickets:
+            if not self.prompt_applies(prompt, ticket):
+                continue
+            key = prompt_key(self.program, prompt, ticket)
+            row = self.ledger.get(key)
+            if row is not None and row.state == "done":
+                continue
+            text = self.hook.itsm_change_compose_prompt(
+                prompt=prompt, ticket=ticket, text=prompt.text) or prompt.text
+            unit = self.program.unit_for_ticket(ticket)
+            effects.append(Effect(
+                key=key, kind=EffectKind.PROMPT, platform=ticket.platform,
+                program=self.program.id, title=prompt.title, body=text,
+                channel="ticket_note", ticket_id=ticket.id,
+                meta={"prompt": prompt.id, "unit": unit.id if unit else "",
+                      "ticket_number": ticket.number}))
+        if not effects:
+            return 0
+        return self._post(effects)
+
+    def _post(self, effects: list[Effect]) -> int:
+        platform = effects[0].platform
+        pending = [e.key for e in effects if (r := self.ledger.get(e.key)) and
+                   r.state == "pending"]
+        known: dict[str, EffectRef] = {}
+        if pending:
+            for ref in self.platforms.call(platform, "itsm_change_find_effects",
+                                           kind=EffectKind.PROMPT, keys=pending) or []:
+                self.ledger.record_found(ref, self.clock())
+                known[ref.key] = ref
+        claimed = [e for e in effects if e.key not in known
+                   and self.ledger.claim(e, self.clock())]
+        if not claimed:
+            return 0
+        results: list[EffectResult] = self.platforms.call(
+            platform, "itsm_change_post_prompts", effects=claimed, known=known) or []
+        posted = 0
+        for effect, result in zip(claimed, results, strict=True):
+            self.ledger.record_result(effect, result, self.clock())
+            posted += int(result.ok)
+        return posted
+
+    def _cursor(self, name: str) -> datetime | None:
+        value = self.ledger.cursor(name)
+        return datetime.fromisoformat(value) if value else None

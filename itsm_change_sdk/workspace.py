@@ -1,0 +1,98 @@
+"""The public entry point for scripts: one object that holds the plugins, the enabled
+platforms, the ledger and the clock, and runs a program through them.
+
+    from itsm_change_sdk import Workspace, load_program
+
+    program = load_program("program.yaml")
+    with Workspace() as ws:
+        ws.enable_for(program)
+        print(ws.plan(program).render())
+        report = ws.apply(program)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import pluggy
+
+from .config import ledger_url
+from .ledger import EffectRow, Ledger
+from .model import Program, utcnow
+from .planner import Plan
+from .plugins import Platforms, get_plugin_manager
+from .runner import ApplyReport, Runner
+from .sync import Syncer, SyncReport
+
+__all__ = ["Workspace", "retarget"]
+
+
+def retarget(program: Program, platform: str) -> Program:
+    """The same program with every unit on ``platform``: rehearse on the sandbox, then run
+    the unchanged file against production with ``--platform``."""
+    units = tuple(dataclasses.replace(u, platform=platform) for u in program.units)
+    return dataclasses.replace(program, units=units, platforms=(platform,))
+
+
+class Workspace:
+    """Plugins, enabled platforms, the ledger and the clock, for one or more programs.
+
+    :param db: the ledger URL or SQLite path (default: ``ITSM_CHANGE_DB`` or a per-user file).
+    :param clock: returns "now"; a rehearsal can run on a simulated calendar.
+    :param settings: per-platform explicit settings, over the config file and environment.
+    """
+
+    def __init__(self, db: str | None = None, *, clock: Callable[[], datetime] = utcnow,
+                 settings: Mapping[str, Mapping[str, Any]] | None = None,
+                 pm: pluggy.PluginManager | None = None, concurrency: int = 4) -> None:
+        self.pm = pm or get_plugin_manager()
+        self.platforms = Platforms(self.pm)
+        self.ledger = Ledger(ledger_url(db))
+        self.clock = clock
+        self.settings = dict(settings or {})
+        self.concurrency = concurrency
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.platforms.close()
+        self.ledger.close()
+
+    def enable(self, platform: str, **settings: Any) -> object:
+        """Enable one platform (settings given here win over the config file and env)."""
+        explicit = {**self.settings.get(platform, {}), **settings}
+        return self.platforms.enable(platform, explicit)
+
+    def enable_for(self, program: Program) -> None:
+        """Enable every platform the program names."""
+        for platform in program.platforms:
+            self.enable(platform)
+
+    def add_observer(self, plugin: object, name: str | None = None) -> None:
+        """Register an object whose ``@hookimpl`` methods observe the run."""
+        self.pm.register(plugin, name=name)
+
+    def runner(self, program: Program) -> Runner:
+        return Runner(program, self.platforms, self.ledger, self.clock, self.concurrency)
+
+    def plan(self, program: Program) -> Plan:
+        return self.runner(program).plan()
+
+    def apply(self, program: Program, *, dry_run: bool = False,
+              progress: Callable[[int], None] | None = None) -> ApplyReport:
+        return self.runner(program).apply(dry_run=dry_run, progress=progress)
+
+    def sync(self, program: Program) -> SyncReport:
+        return Syncer(program, self.platforms, self.ledger, self.clock).run()
+
+    def status(self, program: Program) -> list[EffectRow]:
+        return self.ledger.effects(program.id)
