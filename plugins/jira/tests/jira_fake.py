@@ -257,7 +257,7 @@ class FakeJira:
         self.requests_log.append((method, parts.path, body))
         if self.validator is not None:
             self.validator.check(method, parts.path, query, body)
-        if not self.valid_credentials:
+        if not self.valid_credentials and parts.path != "/rest/api/3/serverInfo":
             return error(401, "Client must be authenticated to access this resource.")
         if self._throttle:
             reason = self._throttle.pop(0)
