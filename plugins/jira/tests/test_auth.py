@@ -83,7 +83,7 @@ def test_a_refused_access_token_is_refreshed_once_not_looped(rsps, oauth_setting
 
 def test_missing_settings_say_how_to_fix(oauth_settings):
     del oauth_settings["cloud_id"]
-    with pytest.raises(ConfigurationError, match="cloud_id|cloud id"):
+    with pytest.raises(ConfigurationError, match=r"cloud_id|cloud id"):
         JiraPlatform.from_settings(oauth_settings)
     with pytest.raises(ConfigurationError, match="site_url must start with https"):
         JiraPlatform.from_settings({"site_url": "http://evil.example", "project": "OPS",
