@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from functools import partial
 from typing import Any
@@ -23,26 +22,21 @@ from itsm_change_sdk.hookspecs import hookimpl
 from itsm_change_sdk.http import KeyedLimiter, RetryPolicy, Transport, create_once, is_uncertain
 from itsm_change_sdk.model import (
     Check,
-    Comment,
     Effect,
     EffectKind,
     EffectRef,
     EffectResult,
-    FeedbackResponse,
     InstallStep,
-    Person,
-    Program,
-    Ticket,
     TicketEvent,
-    TicketFilter,
     TrainingStatus,
-    Unit,
     WebhookRequest,
 )
 
 from . import adf, admin, jql, mapping, webhook
 from .api import BULK_LIMIT, JiraAPI
 from .auth import API_GATEWAY, BearerAuth, OAuthTokens, TokenStore
+from .reads import JiraReads
+from .settings import JiraConfig, _opt, _require, _split
 
 __all__ = ["JiraConfig", "JiraPlatform"]
 
@@ -52,57 +46,7 @@ _FIND_CHUNK = 50
 _TOKEN_CHUNK = 20
 
 
-@dataclass(frozen=True)
-class JiraConfig:
-    """Resolved, validated settings (no secrets)."""
-
-    site_url: str
-    project: str
-    issue_type: str = "Task"
-    parent_issue: str | None = None
-    done_transition: str | None = None
-    correlation: str = "label"
-    service_desk_id: str | None = None
-    ticket_projects: tuple[str, ...] = ()
-    internal_role: str | None = None
-    announcement_issue: str | None = None
-    channel_field: str | None = None
-    group_field: str | None = None
-    webhook_secret: str | None = field(default=None, repr=False)
-    webhook_name: str = "itsm-change"
-
-    @property
-    def search_projects(self) -> tuple[str, ...]:
-        projects = [self.project, *self.ticket_projects]
-        if self.announcement_issue and "-" in self.announcement_issue:
-            projects.append(self.announcement_issue.rsplit("-", 1)[0])
-        return tuple(dict.fromkeys(projects))
-
-
-def _split(value: Any) -> tuple[str, ...]:
-    if not value:
-        return ()
-    if isinstance(value, list | tuple):
-        return tuple(str(v).strip() for v in value if str(v).strip())
-    return tuple(part.strip() for part in str(value).split(",") if part.strip())
-
-
-def _opt(settings: Mapping[str, Any], key: str) -> str | None:
-    value = settings.get(key)
-    return str(value) if value not in (None, "") else None
-
-
-def _require(settings: Mapping[str, Any], key: str, what: str) -> str:
-    require = getattr(settings, "require", None)
-    if callable(require):
-        return str(require(key, what))
-    value = _opt(settings, key)
-    if value is None:
-        raise ConfigurationError(f"jira: {what} is not set; set ITSM_CHANGE_JIRA_{key.upper()}")
-    return value
-
-
-class JiraPlatform:
+class JiraPlatform(JiraReads):
     """One Jira Cloud site, with its JSM service desk where configured."""
 
     def __init__(
@@ -231,9 +175,6 @@ class JiraPlatform:
         retryable = uncertain or bool(getattr(exc, "retryable", False))
         return EffectResult(key=key, ok=False, error=str(exc), uncertain=uncertain,
                             retryable=retryable)
-
-    def _project_jql(self, projects: Sequence[str] | None = None) -> str:
-        return jql.in_("project", projects or self.config.search_projects)
 
     # -- issues as tasks ---------------------------------------------------------------------
 
@@ -632,139 +573,6 @@ class JiraPlatform:
         return self._post_comments(effects, known, skip_known=True)
 
     # -- hooks: reading ----------------------------------------------------------------------
-
-    def _since_clause(self, since: datetime | None) -> str | None:
-        if since is None:
-            return None
-        return f"updated >= {jql.date_literal(since, self.zone())}"
-
-    @hookimpl
-    def itsm_change_find_comments(self, marker: str, since: datetime | None
-                                  ) -> Iterator[Comment]:
-        words = "".join(ch if ch.isalnum() else " " for ch in marker).strip()
-        clauses = [self._project_jql(), self._since_clause(since)]
-        if words:
-            clauses.append(jql.text_contains("comment", marker))
-        query = f"{jql.and_(*clauses)} ORDER BY updated ASC"
-        return self._marked_comments(query, marker, since)
-
-    def _marked_comments(self, query: str, marker: str, since: datetime | None
-                         ) -> Iterator[Comment]:
-        for issue in self.api.search(query, ["key"]):
-            issue_id = str(issue["id"])
-            for raw in self.api.comments(str(issue.get("key") or issue_id)):
-                comment = mapping.comment_from_payload(raw, issue_id)
-                if marker in comment.text and (since is None or comment.created_at > since):
-                    yield comment
-
-    @hookimpl
-    def itsm_change_collect_survey_answers(
-        self, program: Program, since: datetime | None
-    ) -> Iterator[FeedbackResponse]:
-        """JSM CSAT on the feedback requests (experimental API); nothing without JSM."""
-        if not self.config.service_desk_id:
-            return iter(())
-        query = jql.and_(jql.in_("project", [self.config.project]),
-                         jql.in_("labels", [mapping.KIND_LABELS[EffectKind.FEEDBACK_REQUEST]]),
-                         self._since_clause(since))
-        return self._csat(f"{query} ORDER BY updated ASC", program)
-
-    def _csat(self, query: str, program: Program) -> Iterator[FeedbackResponse]:
-        for issue in self.api.search(query, ["reporter", "updated"]):
-            key = str(issue.get("key") or issue["id"])
-            try:
-                feedback = self.api.request_feedback(key)
-            except NotFound:
-                continue
-            if not feedback or feedback.get("rating") is None:
-                continue
-            fields = issue.get("fields") or {}
-            reporter = (fields.get("reporter") or {}).get("accountId") or ""
-            yield FeedbackResponse(
-                id=f"csat:{issue['id']}", platform="jira", program=program.id,
-                person=str(reporter),
-                submitted_at=mapping.parse_time(fields.get("updated")) or self.clock(),
-                scores={"csat": int(feedback["rating"])},
-                text=adf.to_plain_text((feedback.get("comment") or {}).get("body")),
-                source="survey", ticket_id=str(issue["id"]),
-            )
-
-    def _tickets(self, query: str, since: datetime | None) -> Iterator[Ticket]:
-        seen: set[tuple[str, datetime]] = set()
-        fields = list(mapping.TICKET_FIELDS)
-        fields += [f for f in (self.config.channel_field, self.config.group_field) if f]
-        for issue in self.api.search(query, fields):
-            ticket = mapping.ticket_from_issue(issue, self.config.site_url,
-                                               self.config.channel_field,
-                                               self.config.group_field)
-            if since is not None and ticket.updated_at <= since:
-                continue
-            marker = (ticket.id, ticket.updated_at)
-            if marker in seen:
-                continue
-            seen.add(marker)
-            yield ticket
-
-    def _ticket_projects(self) -> list[str]:
-        return list(self.config.ticket_projects or (self.config.project,))
-
-    @hookimpl
-    def itsm_change_find_tickets(
-        self, filter: TicketFilter, since: datetime | None, open_only: bool
-    ) -> Iterator[Ticket]:
-        if filter.platform and filter.platform != "jira":
-            return iter(())
-        clauses = [self._project_jql(self._ticket_projects()), self._since_clause(since)]
-        if filter.kinds:
-            clauses.append(jql.in_("issuetype", filter.kinds))
-        if filter.priorities:
-            clauses.append(jql.in_("priority", filter.priorities))
-        if open_only:
-            clauses.append("statusCategory != Done")
-        query = f"{jql.and_(*clauses)} ORDER BY updated ASC, id ASC"
-        return (t for t in self._tickets(query, since)
-                if filter.matches(t) and (not open_only or t.is_open))
-
-    @hookimpl
-    def itsm_change_stream_tickets(self, since: datetime | None) -> Iterator[Ticket]:
-        clauses = [self._project_jql(self._ticket_projects()), self._since_clause(since)]
-        return self._tickets(f"{jql.and_(*clauses)} ORDER BY updated ASC, id ASC", since)
-
-    @hookimpl
-    def itsm_change_get_ticket(self, ticket_id: str) -> Ticket | None:
-        fields = list(mapping.TICKET_FIELDS)
-        fields += [f for f in (self.config.channel_field, self.config.group_field) if f]
-        try:
-            issue = self.api.get_issue(ticket_id, fields)
-        except NotFound:
-            return None
-        return mapping.ticket_from_issue(issue, self.config.site_url, self.config.channel_field,
-                                         self.config.group_field)
-
-    @hookimpl
-    def itsm_change_unit_members(self, unit: Unit) -> list[Person]:
-        people: dict[str, Person] = {}
-        if unit.group:
-            group_id = self._group_id(unit.group)
-            for user in self.api.group_members(group_id):
-                if user.get("active", True) and user.get("accountType", "atlassian") == "atlassian":
-                    person = mapping.person_from_user(user)
-                    people[person.id] = person
-        extra = [m for m in unit.members if m not in people]
-        for user in self.api.users(extra):
-            if user.get("active", True):
-                person = mapping.person_from_user(user)
-                people[person.id] = person
-        return list(people.values())
-
-    def _group_id(self, name: str) -> str:
-        for group in self.api.find_groups(name):
-            if str(group.get("name", "")).casefold() == name.casefold() and group.get("groupId"):
-                return str(group["groupId"])
-        raise ConfigurationError(
-            f"jira: no group named {name!r} is visible to this account; check the unit's "
-            "group name in the program (Jira group names, not ids)"
-        )
 
     # -- hooks: admin and events -------------------------------------------------------------
 

@@ -60,3 +60,17 @@ def test_entry_point_registers_the_platform(settings):
     platform = spec.factory(settings)
     assert "ATATT3xFfGF0" not in repr(platform)
     platform.close()
+
+
+def test_hooks_are_reached_through_the_plugin_manager(platform, double):
+    from datetime import UTC, datetime
+
+    from itsm_change_sdk.plugins import Platforms, get_plugin_manager
+
+    double.add_ticket(title="through pluggy", opened_at=datetime(2025, 6, 1, tzinfo=UTC))
+    platforms = Platforms(get_plugin_manager(load_entry_points=False))
+    platforms.add("jira", platform)
+    tickets = list(platforms.call("jira", "itsm_change_stream_tickets", since=None))
+    assert [t.title for t in tickets] == ["through pluggy"]
+    assert platforms.implements("jira", "itsm_change_find_comments")
+    assert platforms.implements("jira", "itsm_change_parse_webhook")
