@@ -1040,8 +1040,8 @@ def _cross_checks(
     unit_ids = _raw_ids(raw, "units")
     survey_ids = _raw_ids(raw, "surveys")
     raw_platforms = raw.get("platforms")
-    platforms_known = isinstance(raw_platforms, list | tuple)
     platforms = {name for _, name in _strings(raw_platforms)}
+    platforms_known = bool(platforms)  # else the platforms field has its own issue
 
     def check_refs(path: str, value: Any, known: set[str], what: str) -> None:
         for pos, ref in _strings(value):
