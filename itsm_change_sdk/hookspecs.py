@@ -231,6 +231,8 @@ def itsm_change_find_effects(kind: EffectKind, keys: Sequence[str]) -> list[Effe
     """Look correlation keys up on the platform: the records that carry them.
 
     Called after an uncertain failure and before any re-send. Keys not found are left out.
+    The keys of notes (prompts, ``ticket_note`` messages) end with ``:<ticket id or number>``,
+    so a plugin can search that record's notes.
 
     .. versionadded:: 0.1
     """

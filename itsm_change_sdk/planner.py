@@ -222,8 +222,10 @@ def _occurrence_effects(program: Program, event: CommunicationEvent, when: datet
                         | {program.unit(u).group or "" for u in alliance_units
                            if program.unit(u).platform == platform} - {""})
         ticket_id = event.record.get(platform) if event.channel is Channel.TICKET_NOTE else None
+        # A note's key ends with its record, so a plugin can look it up on that record.
+        key = f"{base}:{platform}:{ticket_id}" if ticket_id else f"{base}:{platform}"
         effects.append(Effect(
-            key=f"{base}:{platform}", kind=kind, platform=platform, program=program.id,
+            key=key, kind=kind, platform=platform, program=program.id,
             title=event.title, body=body, channel=str(event.channel), ticket_id=ticket_id,
             audience_groups=tuple(groups),
             visible_from=when if event.channel is Channel.ANNOUNCEMENT else None,

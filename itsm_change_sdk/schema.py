@@ -90,7 +90,7 @@ TEMPLATE_PLACEHOLDERS: tuple[str, ...] = (
     "marker",
     "module",
 )
-"""The ``{name}`` placeholders a communication template or prompt text may use."""
+"""The ``{name}`` placeholders a communication template may use (prompt text has none)."""
 
 COMPLETION_KINDS: tuple[str, ...] = ("attestation", "quiz", "ticket_closed")
 GOAL_PERIODS: tuple[str, ...] = ("day", "week", "month")
@@ -859,7 +859,8 @@ class PromptSchema(_Base):
     title = Text("the prompt's title", required=True)
     filter = Group(TicketFilterSchema, "a ticket filter mapping such as {categories: [...]}",
                    required=True)
-    text = Template("the guidance an agent sees on a matching ticket", required=True)
+    text = Text("the guidance an agent sees on a matching ticket (shown as written)",
+                required=True)
     active = Group(ActiveWindowSchema, "an active window {from, until}", required=True)
     units = _ids("unit", load_default=())
 

@@ -122,6 +122,7 @@ class SandboxStore:
     def __init__(self, url: str, clock: Callable[[], datetime] = utcnow) -> None:
         self.url = url
         self.clock = clock
+        self.page_size = _PAGE
         try:
             options: dict[str, Any] = {}
             if url.startswith("sqlite"):
@@ -255,12 +256,12 @@ class SandboxStore:
                     tickets.c.updated_at > last[0],
                     sa.and_(tickets.c.updated_at == last[0], tickets.c.seq > last[1]),
                 ))
-            query = query.order_by(tickets.c.updated_at, tickets.c.seq).limit(_PAGE)
+            query = query.order_by(tickets.c.updated_at, tickets.c.seq).limit(self.page_size)
             with self.engine.connect() as conn:
                 rows = conn.execute(query).all()
             for row in rows:
                 yield _ticket(row)
-            if len(rows) < _PAGE:
+            if len(rows) < self.page_size:
                 return
             last = (rows[-1].updated_at, rows[-1].seq)
 

@@ -1,0 +1,356 @@
+"""The contract every platform plugin passes, run against the plugin itself.
+
+A plugin's tests provide two pytest fixtures and one class::
+
+    @pytest.fixture
+    def platform(double):  # the plugin's platform instance, pointed at the double
+        ...
+
+    @pytest.fixture
+    def double():          # a PlatformDouble: the platform as seen from the test
+        ...
+
+    class TestMyPlatformContract(PlatformContract):
+        pass
+
+Each test drives the plugin through its hooks and checks the outcome on the double, so the
+same behaviour holds on every platform: idempotent publishing, in-place updates, recovery
+from a write whose answer was lost, completion read-back, feedback collection, pagination,
+queries no value can widen, and prompts posted once per ticket. Tests for a feature the
+platform lacks are skipped through :class:`~itsm_change_sdk.testing.double.Capabilities`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from ..errors import ITSMError, UnsupportedOperation
+from ..model import (
+    Check,
+    Effect,
+    EffectKind,
+    EffectRef,
+    Person,
+    Ticket,
+    TicketFilter,
+    Unit,
+)
+from ..plugins import get_plugin_manager, platform_registry
+from .double import PlatformDouble, RemoteRecord
+
+__all__ = ["HOSTILE_VALUES", "PlatformContract"]
+
+BASE = datetime(2027, 1, 11, 9, 0, tzinfo=UTC)
+PROGRAM = "contract"
+
+HOSTILE_VALUES = (
+    "x^ORactive=true",
+    "x^NQsys_id!=0",
+    'x" OR project = SECRET OR labels = "y',
+    "x' OR 1=1 OR 'a'='a",
+    "x) OR (status:2",
+    "x\\\" OR 1=1",
+)
+
+
+def _training(double: PlatformDouble, person: Person, module: str = "portal-basics",
+              due: date = date(2027, 1, 25), title: str = "Training: Portal basics") -> Effect:
+    return Effect(
+        key=f"chg:{PROGRAM}:training:{module}:{double.name}:{person.id}",
+        kind=EffectKind.TRAINING, platform=double.name, program=PROGRAM, title=title,
+        body="After this module you can:\n  - log a portal ticket\nClose this task when done.",
+        channel="task", recipient=person, due=due,
+        meta={"unit": "sd-tier1", "module": module},
+    )
+
+
+def _hook(platform: Any, name: str, **kwargs: Any) -> Any:
+    return getattr(platform, name)(**kwargs)
+
+
+class PlatformContract:
+    """Inherit this in a ``Test...`` class next to ``platform`` and ``double`` fixtures."""
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def people(self, double: PlatformDouble, count: int) -> list[Person]:
+        return [double.add_person(f"Agent {i} Contract", f"agent{i}.contract@example.com")
+                for i in range(1, count + 1)]
+
+    def publish(self, platform: Any, effects: list[Effect],
+                known: dict[str, EffectRef] | None = None) -> list[Any]:
+        results = _hook(platform, "itsm_change_publish_training", effects=effects,
+                        known=known or {})
+        assert len(results) == len(effects), "one result per effect, in order"
+        assert [r.key for r in results] == [e.key for e in effects]
+        return list(results)
+
+    def records(self, double: PlatformDouble, kind: EffectKind,
+                prefix: str = f"chg:{PROGRAM}:") -> list[RemoteRecord]:
+        return [r for r in double.records(kind) if r.key.startswith(prefix)]
+
+    # -- directory ---------------------------------------------------------------------
+
+    def test_unit_members_resolve_the_group_by_name(self, platform: Any, double: PlatformDouble):
+        people = self.people(double, 3)
+        group = double.add_group("Service Desk Tier 1", people)
+        unit = Unit("sd-tier1", "Service Desk Tier 1", "pilot", double.name, group=group)
+        members = _hook(platform, "itsm_change_unit_members", unit=unit)
+        assert sorted(p.id for p in members) == sorted(p.id for p in people)
+
+    # -- training ----------------------------------------------------------------------
+
+    def test_publishing_creates_one_task_per_recipient(self, platform: Any,
+                                                        double: PlatformDouble):
+        people = self.people(double, 3)
+        effects = [_training(double, p) for p in people]
+        results = self.publish(platform, effects)
+        assert all(r.ok and r.ref is not None for r in results)
+        records = self.records(double, EffectKind.TRAINING)
+        assert sorted(r.key for r in records) == sorted(e.key for e in effects)
+        assert {r.assignee for r in records} == {p.id for p in people}
+        assert all(r.open for r in records)
+
+    def test_published_keys_are_found_again(self, platform: Any, double: PlatformDouble):
+        people = self.people(double, 2)
+        effects = [_training(double, p) for p in people]
+        self.publish(platform, effects)
+        missing = f"chg:{PROGRAM}:training:absent:{double.name}:nobody"
+        refs = _hook(platform, "itsm_change_find_effects", kind=EffectKind.TRAINING,
+                     keys=[e.key for e in effects] + [missing])
+        assert sorted(r.key for r in refs) == sorted(e.key for e in effects)
+
+    def test_lookups_make_no_writes(self, platform: Any, double: PlatformDouble):
+        (person,) = self.people(double, 1)
+        effect = _training(double, person)
+        self.publish(platform, [effect])
+        before = double.write_calls()
+        _hook(platform, "itsm_change_find_effects", kind=EffectKind.TRAINING, keys=[effect.key])
+        _hook(platform, "itsm_change_training_status",
+              refs=_hook(platform, "itsm_change_find_effects", kind=EffectKind.TRAINING,
+                         keys=[effect.key]))
+        assert double.write_calls() == before
+
+    def test_a_known_key_is_updated_in_place(self, platform: Any, double: PlatformDouble):
+        (person,) = self.people(double, 1)
+        first = self.publish(platform, [_training(double, person)])[0]
+        changed = _training(double, person, due=date(2027, 2, 1),
+                            title="Training: Portal basics (updated)")
+        result = self.publish(platform, [changed], {changed.key: first.ref})[0]
+        assert result.ok
+        records = self.records(double, EffectKind.TRAINING)
+        assert len(records) == 1, "an update must not create a second record"
+        assert "updated" in records[0].title
+        if records[0].due is not None:
+            assert records[0].due == date(2027, 2, 1)
+
+    def test_a_write_applied_but_unanswered_is_not_duplicated(self, platform: Any,
+                                                              double: PlatformDouble):
+        (person,) = self.people(double, 1)
+        effect = _training(double, person)
+        double.fail_next_write(after_apply=True)
+        (result,) = self.publish(platform, [effect])
+        assert result.ok or result.uncertain
+        refs = _hook(platform, "itsm_change_find_effects", kind=EffectKind.TRAINING,
+                     keys=[effect.key])
+        assert [r.key for r in refs] == [effect.key]
+        assert len(self.records(double, EffectKind.TRAINING)) == 1
+
+    def test_a_write_lost_before_the_platform_is_sent_once(self, platform: Any,
+                                                           double: PlatformDouble):
+        (person,) = self.people(double, 1)
+        effect = _training(double, person)
+        double.fail_next_write(after_apply=False)
+        (result,) = self.publish(platform, [effect])
+        records = self.records(double, EffectKind.TRAINING)
+        assert len(records) == (1 if result.ok else 0)
+        if not result.ok:
+            assert result.uncertain, "a lost write is uncertain, so the runner looks it up"
+
+    def test_completion_is_read_back(self, platform: Any, double: PlatformDouble):
+        people = self.people(double, 2)
+        results = self.publish(platform, [_training(double, p) for p in people])
+        done_ref = results[0].ref
+        double.complete_task(done_ref, BASE + timedelta(days=2))
+        statuses = {s.key: s for s in _hook(platform, "itsm_change_training_status",
+                                            refs=[r.ref for r in results])}
+        assert statuses[results[0].key].completed
+        assert not statuses[results[1].key].completed
+        double.reopen_task(done_ref, BASE + timedelta(days=3))
+        (again,) = _hook(platform, "itsm_change_training_status", refs=[done_ref])
+        assert not again.completed
+
+    def test_retiring_closes_without_deleting(self, platform: Any, double: PlatformDouble):
+        (person,) = self.people(double, 1)
+        (result,) = self.publish(platform, [_training(double, person)])
+        (retired,) = _hook(platform, "itsm_change_retire_effects", refs=[result.ref])
+        assert retired.ok
+        records = self.records(double, EffectKind.TRAINING)
+        assert len(records) == 1 and not records[0].open
+
+    # -- communication and feedback ----------------------------------------------------
+
+    def _message(self, double: PlatformDouble, channel: str, suffix: str, **fields: Any
+                 ) -> Effect:
+        return Effect(
+            key=f"chg:{PROGRAM}:comm:kickoff:20270111T0900:{double.name}{suffix}",
+            kind=EffectKind.MESSAGE, platform=double.name, program=PROGRAM,
+            title="Portal rollout kickoff", channel=channel,
+            body="The new portal goes live on 18 January. <b>Not markup</b> & plain text.",
+            meta={"event": "kickoff"}, **fields)
+
+    def test_announcement_reaches_the_audience_and_updates_in_place(
+            self, platform: Any, double: PlatformDouble):
+        if "announcement" not in double.capabilities.channels:
+            pytest.skip(f"{double.name} has no announcement channel")
+        people = self.people(double, 1)
+        group = double.add_group("Service Desk Tier 1", people)
+        effect = self._message(double, "announcement", "", audience_groups=(group,),
+                               visible_from=BASE, visible_until=BASE + timedelta(days=14))
+        (result,) = _hook(platform, "itsm_change_deliver_communication", effects=[effect],
+                          known={})
+        assert result.ok
+        changed = self._message(double, "announcement", "", audience_groups=(group,),
+                                visible_from=BASE, visible_until=BASE + timedelta(days=21))
+        (again,) = _hook(platform, "itsm_change_deliver_communication", effects=[changed],
+                         known={effect.key: result.ref})
+        assert again.ok
+        records = self.records(double, EffectKind.MESSAGE)
+        assert len(records) == 1
+
+    def test_ticket_note_lands_on_the_named_record(self, platform: Any, double: PlatformDouble):
+        if "ticket_note" not in double.capabilities.channels:
+            pytest.skip(f"{double.name} has no ticket_note channel")
+        ticket = double.add_ticket(title="Portal rollout change", opened_at=BASE, kind="change",
+                                   channel=None)
+        effect = self._message(double, "ticket_note", f":{ticket.number}",
+                               ticket_id=ticket.number)
+        (result,) = _hook(platform, "itsm_change_deliver_communication", effects=[effect],
+                          known={})
+        assert result.ok
+        (record,) = self.records(double, EffectKind.MESSAGE)
+        assert record.ticket_id in (ticket.id, ticket.number)
+        assert "<b>Not markup</b>" in record.body or "Not markup" in record.body
+
+    def test_task_channel_asks_each_recipient(self, platform: Any, double: PlatformDouble):
+        if "task" not in double.capabilities.channels:
+            pytest.skip(f"{double.name} has no task channel")
+        people = self.people(double, 2)
+        effects = [self._message(double, "task", f":{p.id}", recipient=p) for p in people]
+        results = _hook(platform, "itsm_change_deliver_communication", effects=effects,
+                        known={})
+        assert all(r.ok for r in results)
+        assert {r.assignee for r in self.records(double, EffectKind.MESSAGE)} == \
+            {p.id for p in people}
+
+    def test_an_unknown_channel_is_refused(self, platform: Any, double: PlatformDouble):
+        effect = self._message(double, "carrier-pigeon", "")
+        with pytest.raises(UnsupportedOperation):
+            _hook(platform, "itsm_change_deliver_communication", effects=[effect], known={})
+
+    def test_feedback_requests_go_to_each_recipient(self, platform: Any, double: PlatformDouble):
+        people = self.people(double, 2)
+        effects = [Effect(
+            key=f"chg:{PROGRAM}:comm:checkin:20270125T0900:{double.name}:{p.id}",
+            kind=EffectKind.FEEDBACK_REQUEST, platform=double.name, program=PROGRAM,
+            title="Fortnightly check-in", channel="task", recipient=p,
+            body="Pulse survey: score awareness, desire, knowledge, ability, reinforcement.",
+            due=date(2027, 2, 1), meta={"event": "checkin", "survey": "adkar-pulse"},
+        ) for p in people]
+        results = _hook(platform, "itsm_change_request_feedback", effects=effects, known={})
+        assert all(r.ok for r in results)
+        assert len(self.records(double, EffectKind.FEEDBACK_REQUEST)) == 2
+
+    def test_marked_comments_are_found_after_since(self, platform: Any, double: PlatformDouble):
+        (agent,) = self.people(double, 1)
+        ticket = double.add_ticket(title="Printer jam", opened_at=BASE)
+        double.add_comment(ticket.id, agent, "#feedback ability=2 the form is long",
+                           BASE + timedelta(hours=1))
+        double.add_comment(ticket.id, agent, "Called the user back", BASE + timedelta(hours=2))
+        double.add_comment(ticket.id, agent, "#feedback knowledge=4", BASE + timedelta(hours=3))
+        found = list(_hook(platform, "itsm_change_find_comments", marker="#feedback",
+                           since=None))
+        assert sorted(c.text for c in found) == ["#feedback ability=2 the form is long",
+                                                 "#feedback knowledge=4"]
+        assert all(c.author == agent.id for c in found)
+        later = list(_hook(platform, "itsm_change_find_comments", marker="#feedback",
+                           since=BASE + timedelta(hours=2)))
+        assert [c.text for c in later] == ["#feedback knowledge=4"]
+
+    # -- tickets and prompts -----------------------------------------------------------
+
+    def test_find_tickets_filters_and_orders_oldest_first(self, platform: Any,
+                                                          double: PlatformDouble):
+        for hours, category in ((3, "password reset"), (1, "hardware"), (2, "password reset")):
+            double.add_ticket(title=f"{category} {hours}", category=category,
+                              opened_at=BASE + timedelta(hours=hours))
+        tickets: list[Ticket] = list(_hook(
+            platform, "itsm_change_find_tickets",
+            filter=TicketFilter(categories=("password reset",)), since=None, open_only=True))
+        assert [t.title for t in tickets] == ["password reset 2", "password reset 3"]
+
+    def test_every_page_is_read(self, platform: Any, double: PlatformDouble):
+        double.set_page_size(2)
+        for i in range(5):
+            double.add_ticket(title=f"ticket {i}", opened_at=BASE + timedelta(minutes=i))
+        tickets = list(_hook(platform, "itsm_change_stream_tickets", since=None))
+        titles = [t.title for t in tickets if t.title.startswith("ticket ")]
+        assert titles == [f"ticket {i}" for i in range(5)]
+
+    def test_stream_reads_only_what_changed_since(self, platform: Any, double: PlatformDouble):
+        for i in range(3):
+            double.add_ticket(title=f"ticket {i}", opened_at=BASE + timedelta(hours=i))
+        tickets = list(_hook(platform, "itsm_change_stream_tickets",
+                             since=BASE + timedelta(minutes=30)))
+        assert [t.title for t in tickets if t.title.startswith("ticket ")] == \
+            ["ticket 1", "ticket 2"]
+
+    @pytest.mark.parametrize("value", HOSTILE_VALUES)
+    def test_no_filter_value_can_widen_the_query(self, platform: Any, double: PlatformDouble,
+                                                 value: str):
+        double.add_ticket(title="bystander", category="hardware", opened_at=BASE)
+        try:
+            tickets = list(_hook(platform, "itsm_change_find_tickets",
+                                 filter=TicketFilter(categories=(value,)), since=None,
+                                 open_only=False))
+        except ITSMError:
+            return  # refusing the value outright is as safe as quoting it
+        assert tickets == []
+
+    def test_get_ticket_rereads_one_ticket(self, platform: Any, double: PlatformDouble):
+        ticket = double.add_ticket(title="VPN down", opened_at=BASE, category="network")
+        again = _hook(platform, "itsm_change_get_ticket", ticket_id=ticket.id)
+        assert again is not None and again.title == "VPN down"
+
+    def test_a_prompt_is_posted_once_per_ticket(self, platform: Any, double: PlatformDouble):
+        ticket = double.add_ticket(title="Password reset", opened_at=BASE,
+                                   category="password reset")
+        effect = Effect(
+            key=f"chg:{PROGRAM}:prompt:password-reset:{double.name}:{ticket.id}",
+            kind=EffectKind.PROMPT, platform=double.name, program=PROGRAM,
+            title="Self-service reset", channel="ticket_note", ticket_id=ticket.id,
+            body="Point the caller to the portal's self-service reset.",
+        )
+        (first,) = _hook(platform, "itsm_change_post_prompts", effects=[effect], known={})
+        assert first.ok
+        refs = _hook(platform, "itsm_change_find_effects", kind=EffectKind.PROMPT,
+                     keys=[effect.key])
+        assert [r.key for r in refs] == [effect.key]
+        (second,) = _hook(platform, "itsm_change_post_prompts", effects=[effect],
+                          known={effect.key: refs[0]})
+        assert second.ok
+        assert len(self.records(double, EffectKind.PROMPT)) == 1
+
+    # -- admin and registration --------------------------------------------------------
+
+    def test_doctor_reports_checks(self, platform: Any, double: PlatformDouble):
+        checks = _hook(platform, "itsm_change_doctor")
+        assert checks and all(isinstance(c, Check) for c in checks)
+        assert {c.platform for c in checks} == {double.name}
+
+    def test_the_platform_is_registered_under_its_name(self, double: PlatformDouble):
+        registry = platform_registry(get_plugin_manager())
+        assert double.name in registry.specs
