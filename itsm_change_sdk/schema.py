@@ -148,9 +148,11 @@ class _Field(fields.Field):  # type: ignore[type-arg]
 
     def __init__(self, what: str | None = None, **kwargs: Any) -> None:
         self.expected = what or self.what
+        # marshmallow formats these with str.format: keep literal braces literal.
+        literal = self.expected.replace("{", "{{").replace("}", "}}")
         messages: dict[str, Any] = {
-            "required": f"required field is missing: expected {self.expected}",
-            "null": f"must not be empty: expected {self.expected}",
+            "required": f"required field is missing: expected {literal}",
+            "null": f"must not be empty: expected {literal}",
         }
         super().__init__(error_messages=messages, **kwargs)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import time
@@ -747,3 +748,37 @@ def test_control_character_is_refused_with_its_line():
 def test_non_text_keys_are_reported_not_crashed():
     issues = errors_of("id: x\n1: one\n? [a, b]\n: complex\n")
     assert issues and all(isinstance(i, ProgramIssue) for i in issues)
+
+
+def _paths(node, prefix=()):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield (*prefix, key)
+            yield from _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield (*prefix, index)
+            yield from _paths(value, (*prefix, index))
+
+
+def test_any_field_removed_or_of_the_wrong_type_gives_a_program_error():
+    base = yaml.safe_load(MINIMAL)
+    outcomes = set()
+    for path in list(_paths(base)):
+        for replacement in ("delete", None, {}, [1], "{x}"):
+            data = copy.deepcopy(base)
+            parent = data
+            for key in path[:-1]:
+                parent = parent[key]
+            if replacement == "delete":
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = replacement
+            try:
+                load_program_data(data)
+                outcomes.add("loaded")
+            except ProgramError as error:
+                assert error.issues
+                assert all(isinstance(i.message, str) and i.message for i in error.issues)
+                outcomes.add("refused")
+    assert outcomes == {"loaded", "refused"}
