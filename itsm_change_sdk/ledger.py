@@ -14,6 +14,8 @@ replicas). Nothing secret is ever stored here.
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +31,27 @@ from .model import Effect, EffectRef, EffectResult, FeedbackResponse, TicketEven
 __all__ = ["EffectRow", "EventRow", "Ledger", "SignOff"]
 
 LEASE = timedelta(minutes=5)
+
+
+def _owner() -> str:
+    # Re-read per call: a forked worker has its own pid.
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _dead_local_owner(owner: str | None) -> bool:
+    """True for a claim held by a process on this host that no longer runs."""
+    if not owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -72,6 +95,7 @@ effects = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", sa.Text),
     sa.Column("lease_until", UTCDateTime),
+    sa.Column("owner", sa.String(200)),
     sa.Column("completed", sa.Boolean, nullable=False, default=False),
     sa.Column("completed_at", UTCDateTime),
     sa.Column("created_at", UTCDateTime, nullable=False),
@@ -90,6 +114,7 @@ events = sa.Table(
     sa.Column("processed_at", UTCDateTime),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("lease_until", UTCDateTime),
+    sa.Column("owner", sa.String(200)),
     sa.Column("error", sa.Text),
     sa.UniqueConstraint("platform", "event_id", name="uq_events_platform_event"),
 )
@@ -187,6 +212,7 @@ def _effect_row(row: sa.Row[Any]) -> EffectRow:
     data = dict(row._mapping)
     data["meta"] = json.loads(data["meta"] or "{}")
     data.pop("intent_fingerprint", None)
+    data.pop("owner", None)
     return EffectRow(**data)
 
 
@@ -254,7 +280,7 @@ class Ledger:
             with self.engine.begin() as conn:
                 conn.execute(effects.insert().values(
                     **values, state="pending", attempts=1, created_at=now,
-                    completed=False, lease_until=now + LEASE,
+                    completed=False, lease_until=now + LEASE, owner=_owner(),
                 ))
             return True
         except IntegrityError:
@@ -266,7 +292,7 @@ class Ledger:
                 effects.update()
                 .where(effects.c.key == effect.key, free)
                 .values(**values, state="pending", attempts=effects.c.attempts + 1,
-                        lease_until=now + LEASE)
+                        lease_until=now + LEASE, owner=_owner())
             )
             return updated.rowcount == 1
 
@@ -340,6 +366,25 @@ class Ledger:
             )
             return result.rowcount == 1
 
+    def release_dead_owners(self, now: datetime | None = None) -> int:
+        """Free the claims of processes on this host that died holding them (killed mid-run),
+        so a re-run need not wait for their leases to expire. Claims of live processes, and
+        of other hosts, are left to their leases."""
+        now = now or utcnow()
+        released = 0
+        with self.engine.begin() as conn:
+            for table in (effects, events):
+                owners = conn.execute(
+                    sa.select(table.c.owner).distinct()
+                    .where(table.c.lease_until.is_not(None), table.c.lease_until >= now)
+                ).scalars().all()
+                dead = [o for o in owners if _dead_local_owner(o)]
+                if dead:
+                    result = conn.execute(table.update().where(table.c.owner.in_(dead))
+                                          .values(lease_until=None))
+                    released += result.rowcount
+        return released
+
     # -- events -------------------------------------------------------------------------
 
     def add_event(self, event: TicketEvent, payload: str, now: datetime | None = None
@@ -360,6 +405,7 @@ class Ledger:
     def claim_events(self, limit: int = 100, now: datetime | None = None) -> list[EventRow]:
         """Unprocessed events whose lease is free, claimed for this process."""
         now = now or utcnow()
+        self.release_dead_owners(now)
         claimed: list[EventRow] = []
         with self.engine.begin() as conn:
             rows = conn.execute(
@@ -373,11 +419,13 @@ class Ledger:
                     events.update()
                     .where(events.c.id == row.id,
                            sa.or_(events.c.lease_until.is_(None), events.c.lease_until < now))
-                    .values(lease_until=now + LEASE, attempts=events.c.attempts + 1)
+                    .values(lease_until=now + LEASE, attempts=events.c.attempts + 1,
+                            owner=_owner())
                 )
                 if got.rowcount == 1:
                     data = dict(row._mapping)
                     data.pop("lease_until")
+                    data.pop("owner")
                     claimed.append(EventRow(**data))
         return claimed
 

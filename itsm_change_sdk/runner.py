@@ -98,6 +98,7 @@ class Runner:
         if dry_run:
             return report
         now = self.clock()
+        self.ledger.release_dead_owners(now)
         for action in plan.actions:
             if (action.action == "skip" and action.effect is not None
                     and self.ledger.record_skipped(action.effect, action.detail, now)):

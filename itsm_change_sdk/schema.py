@@ -1356,12 +1356,7 @@ class _ProgramLoader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()  # type: ignore[no-untyped-call]
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise _Refused(
-                None, None,
-                "YAML anchors and aliases (&name, *name) are not allowed in program files: "
-                "write each value out in full",
-                event.start_mark,
-            )
+            raise _Refused(None, None, _ANCHORS_REFUSED, event.start_mark)
         self.depth += 1
         try:
             if self.depth > MAX_NESTING:
@@ -1432,7 +1427,48 @@ def _yaml_error_issue(exc: yaml.YAMLError, text: str) -> ProgramIssue:
     return ProgramIssue("", f"the file is not valid YAML: {exc}")
 
 
+_ANCHORS_REFUSED = (
+    "YAML anchors and aliases (&name, *name) are not allowed in program files: "
+    "write each value out in full"
+)
+_CSafeLoader: type[Any] | None = getattr(yaml, "CSafeLoader", None)
+
+if _CSafeLoader is not None:
+
+    class _CProgramLoader(_CSafeLoader):  # type: ignore[misc,valid-type]
+        """libyaml's parser with the program loader's resolvers (used to compose only)."""
+
+    _CProgramLoader.yaml_implicit_resolvers = _ProgramLoader.yaml_implicit_resolvers
+
+
+def _check_events(text: str) -> None:
+    """With libyaml: refuse anchors, aliases and deep nesting before anything is composed."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_CSafeLoader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _Refused(None, None, _ANCHORS_REFUSED, event.start_mark)
+        if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise _Refused(
+                    None, None,
+                    f"lists and mappings are nested more than {MAX_NESTING} levels deep",
+                    event.start_mark,
+                )
+        elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
+            depth -= 1
+
+
 def _compose(text: str) -> yaml.Node | None:
+    if _CSafeLoader is not None:
+        # libyaml is several times faster on large files; the events are checked first,
+        # so the composer never sees an alias.
+        _check_events(text)
+        fast = _CProgramLoader(text)
+        try:
+            return fast.get_single_node()  # type: ignore[no-any-return]
+        finally:
+            fast.dispose()
     loader = _ProgramLoader(text)
     try:
         return loader.get_single_node()
