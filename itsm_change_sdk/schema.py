@@ -24,7 +24,7 @@ import string
 from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, date, datetime, time, tzinfo
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -1444,16 +1444,16 @@ if _CSafeLoader is not None:
 def _check_events(text: str) -> None:
     """With libyaml: refuse anchors, aliases and deep nesting before anything is composed."""
     depth = 0
-    for event in yaml.parse(text, Loader=_CSafeLoader):
+    for event in yaml.parse(text, Loader=cast(Any, _CSafeLoader)):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise _Refused(None, None, _ANCHORS_REFUSED, event.start_mark)
+            raise _Refused(None, None, _ANCHORS_REFUSED, cast(Any, event.start_mark))
         if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
             depth += 1
             if depth > MAX_NESTING:
                 raise _Refused(
                     None, None,
                     f"lists and mappings are nested more than {MAX_NESTING} levels deep",
-                    event.start_mark,
+                    cast(Any, event.start_mark),
                 )
         elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
             depth -= 1

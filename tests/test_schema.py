@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from itsm_change_sdk import schema
 from itsm_change_sdk.errors import ProgramError, ProgramIssue
 from itsm_change_sdk.model import (
     ADKAR_DIMENSIONS,
@@ -782,3 +783,41 @@ def test_any_field_removed_or_of_the_wrong_type_gives_a_program_error():
                 assert all(isinstance(i.message, str) and i.message for i in error.issues)
                 outcomes.add("refused")
     assert outcomes == {"loaded", "refused"}
+
+
+@pytest.fixture(params=["libyaml", "pure-python"])
+def yaml_backend(request, monkeypatch):
+    """Run a test with libyaml (when installed) and with PyYAML's pure-Python parser."""
+    if request.param == "libyaml":
+        if schema._CSafeLoader is None:
+            pytest.skip("PyYAML was built without libyaml")
+    else:
+        monkeypatch.setattr(schema, "_CSafeLoader", None)
+    return request.param
+
+
+HOSTILE_YAML = [
+    pytest.param((FIXTURES / "alias-bomb.yaml").read_text(), "anchors and aliases", 2,
+                 id="alias-bomb"),
+    pytest.param("id: x\nlist: &a [1]\n", "anchors and aliases", 2, id="lone-anchor"),
+    pytest.param("a: " + "[" * 50_000, "nested more than 20", 1, id="deep-nesting"),
+    pytest.param("a:\n" + "".join("  " * i + "- \n" for i in range(1, 40)), "nested more than",
+                 21, id="deep-block-nesting"),
+    pytest.param((FIXTURES / "malformed.yaml").read_text(), "started on line 3", 4,
+                 id="malformed"),
+    pytest.param("a: 1\n---\nb: 2\n", "one YAML document", 2, id="two-documents"),
+    pytest.param("id: x\nt: !!python/name:os.system ''\n", "is not allowed", 2, id="python-tag"),
+]
+
+
+@pytest.mark.parametrize(("text", "fragment", "line"), HOSTILE_YAML)
+def test_hostile_yaml_on_both_parsers(yaml_backend, text, fragment, line):
+    started = time.monotonic()
+    issue = only_issue(text_error(text))
+    assert time.monotonic() - started < 5
+    assert fragment in issue.message
+    assert issue.line == line
+
+
+def test_example_loads_the_same_on_both_parsers(yaml_backend, example: Program):
+    assert load_program(EXAMPLE) == example
