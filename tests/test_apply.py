@@ -225,3 +225,14 @@ class TestSync:
                                   group=program.unit("app-support").group, channel="phone")
         ws.sync(program)
         assert [n for n in store.notes(ticket.number) if n.author == "itsm-change"] == []
+
+
+def test_apply_works_the_same_on_a_postgres_ledger(postgres_url, clock, store, org, program):
+    with Workspace(postgres_url, clock=clock) as ws:
+        ws.platforms.add("sandbox", SandboxPlatform(store))
+        first = ws.apply(program)
+        assert first.ok and first.created > 0
+        assert ws.apply(program).created == 0
+        assert ws.plan(program).writes == 0
+    keys = [t["key"] for t in store.all_tasks()]
+    assert len(keys) == len(set(keys)) > 0

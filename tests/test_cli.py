@@ -1,0 +1,130 @@
+"""The command line, as a change lead and a platform admin use it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from itsm_change_sdk.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "portal-rollout" / "program.yaml"
+
+
+@pytest.fixture
+def run():
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None):
+        return runner.invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
+
+    return invoke
+
+
+class TestValidate:
+    def test_valid_file(self, run):
+        result = run("validate", EXAMPLE)
+        assert result.exit_code == 0
+        assert "ok (portal-rollout:" in result.output
+
+    def test_broken_file_lists_every_problem_and_exits_2(self, run, tmp_path):
+        broken = tmp_path / "broken.yaml"
+        text = EXAMPLE.read_text().replace("wave: pilot", "wave: pilto", 1)
+        text = text.replace("objectives:", "objectivs:", 1)
+        broken.write_text(text)
+        result = run("validate", broken)
+        assert result.exit_code == 2
+        assert "Traceback" not in result.output
+        assert re.search(rf"{re.escape(str(broken))}:\d+: units\.0\.wave:", result.output)
+        assert "objectivs" in result.output
+        assert "problems found" in result.output
+
+    def test_missing_file_exits_2(self, run, tmp_path):
+        result = run("validate", tmp_path / "nope.yaml")
+        assert result.exit_code == 2
+        assert "nope.yaml" in result.output
+
+
+class TestProgramLifecycle:
+    def test_demo_then_status_plan_apply(self, run):
+        demo = run("demo", "--weeks", "3")
+        assert demo.exit_code == 0, demo.output
+        assert "Adoption summary" in demo.output
+        status = run("status", EXAMPLE)
+        assert status.exit_code == 0
+        assert "training" in status.output and "done" in status.output
+
+    def test_apply_dry_run_writes_nothing(self, run):
+        run("demo", "--weeks", "1")
+        before = run("status", EXAMPLE).output
+        result = run("apply", EXAMPLE, "--dry-run")
+        assert result.exit_code == 0
+        assert "Dry run: nothing was written." in result.output
+        assert run("status", EXAMPLE).output == before
+
+    def test_unknown_platform_is_a_usage_error(self, run):
+        result = run("plan", EXAMPLE, "--platform", "nowhere")
+        assert result.exit_code == 2
+        assert "no platform named 'nowhere' is installed" in result.output
+
+    def test_demo_is_deterministic_for_a_seed(self, run):
+        first = run("demo", "--weeks", "2", "--seed", "3").output
+        second = run("demo", "--weeks", "2", "--seed", "3").output
+        assert first == second
+
+
+class TestAdmin:
+    def test_plugins_lists_the_sandbox_and_its_hooks(self, run):
+        result = run("plugins")
+        assert result.exit_code == 0
+        assert "itsm_change_sdk.sandbox.hooks (built in)" in result.output
+        assert "itsm_change_register_platforms" in result.output
+        assert "sandbox" in result.output.splitlines()[-1]
+
+    def test_doctor_on_the_sandbox(self, run):
+        run("demo", "--weeks", "1")
+        result = run("doctor", "--platform", "sandbox")
+        assert result.exit_code == 0
+        assert "[ok  ] sandbox: database" in result.output
+
+    def test_install_on_the_sandbox_needs_nothing(self, run):
+        result = run("install", "--platform", "sandbox")
+        assert result.exit_code == 0
+        assert "[done] sandbox" in result.output
+
+
+class TestSandboxStaffActions:
+    def test_queue_and_staff_actions(self, run):
+        run("demo", "--weeks", "1")
+        people = run("sandbox", "people").output.splitlines()
+        agent = next(line.split()[0] for line in people if line.startswith("u-"))
+        queue = run("queue", agent)
+        assert queue.exit_code == 0
+        assert "Training:" in queue.output and "Open tickets:" in queue.output
+        task = re.search(r"(TRN\d{7})\s+\[open\]", queue.output)
+        if task:
+            done = run("sandbox", "complete", task.group(1))
+            assert done.exit_code == 0
+            assert task.group(1) not in run("queue", agent).output
+        raised = run("sandbox", "raise", "Cannot log in", "--group", "Service Desk Tier 1",
+                     "--category", "access", "--channel", "phone")
+        number = raised.output.split()[0]
+        commented = run("sandbox", "comment", number, "#feedback ability=2 need a guide",
+                        "--as", agent)
+        assert commented.exit_code == 0
+        synced = run("sync", EXAMPLE)
+        assert "1 feedback responses captured" in synced.output
+
+    def test_bad_survey_score_is_a_usage_error(self, run):
+        run("demo", "--weeks", "1")
+        result = run("sandbox", "answer", "SRV0000001", "--score", "awareness=9")
+        assert result.exit_code == 2
+        assert "N from 1 to 5" in result.output
+
+    def test_unknown_agent_is_a_usage_error(self, run):
+        result = run("queue", "nobody@example.com")
+        assert result.exit_code == 2
+        assert "no sandbox person" in result.output

@@ -1,0 +1,145 @@
+"""The ledger on SQLite and on PostgreSQL: claims, results, events, feedback, cursors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from itsm_change_sdk.errors import ConfigurationError
+from itsm_change_sdk.ledger import LEASE, Ledger
+from itsm_change_sdk.model import (
+    Effect,
+    EffectKind,
+    EffectRef,
+    EffectResult,
+    FeedbackResponse,
+    Person,
+    TicketEvent,
+    TicketEventKind,
+)
+
+NOW = datetime(2027, 1, 12, 9, 0, tzinfo=UTC)
+
+
+def effect(key: str = "chg:p:training:m:sandbox:u-1", title: str = "Training") -> Effect:
+    return Effect(key=key, kind=EffectKind.TRAINING, platform="sandbox", program="p",
+                  title=title, body="body", channel="task",
+                  recipient=Person("u-1", "Ann", "sandbox"), meta={"unit": "sd"})
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    led = Ledger(url)
+    yield led
+    led.close()
+
+
+class TestClaims:
+    def test_first_claim_wins_a_live_second_loses(self, ledger):
+        assert ledger.claim(effect(), NOW)
+        other = Ledger(ledger.url)
+        try:
+            assert not other.claim(effect(), NOW + timedelta(seconds=1))
+        finally:
+            other.close()
+
+    def test_an_expired_lease_can_be_claimed_again(self, ledger):
+        ledger.claim(effect(), NOW)
+        assert ledger.claim(effect(), NOW + LEASE + timedelta(seconds=1))
+        assert ledger.get(effect().key).attempts == 2
+
+    def test_result_records_ref_and_fingerprint(self, ledger):
+        e = effect()
+        ledger.claim(e, NOW)
+        ledger.record_result(e, EffectResult(e.key, True, EffectRef(e.key, "sandbox", "TRN1")),
+                             NOW)
+        row = ledger.get(e.key)
+        assert (row.state, row.remote_id, row.fingerprint) == ("done", "TRN1", e.fingerprint)
+        assert row.meta == {"unit": "sd"} and row.lease_until is None
+
+    def test_uncertain_result_stays_pending_for_lookup(self, ledger):
+        e = effect()
+        ledger.claim(e, NOW)
+        ledger.record_result(e, EffectResult(e.key, False, error="timeout", uncertain=True), NOW)
+        row = ledger.get(e.key)
+        assert row.state == "pending" and row.lease_until is None
+        assert ledger.claim(e, NOW)
+
+    def test_failed_update_keeps_the_earlier_success(self, ledger):
+        e = effect()
+        ledger.claim(e, NOW)
+        ledger.record_result(e, EffectResult(e.key, True, EffectRef(e.key, "sandbox", "T1")), NOW)
+        changed = effect(title="Training v2")
+        ledger.claim(changed, NOW)
+        ledger.record_result(changed, EffectResult(e.key, False, error="400 bad due"), NOW)
+        row = ledger.get(e.key)
+        assert row.state == "done" and row.remote_id == "T1" and row.last_error == "400 bad due"
+        assert row.fingerprint == e.fingerprint, "the platform still shows the old version"
+
+    def test_found_after_a_crash_is_done_with_the_intended_fingerprint(self, ledger):
+        e = effect()
+        ledger.claim(e, NOW)
+        ledger.record_found(EffectRef(e.key, "sandbox", "T9"), NOW)
+        row = ledger.get(e.key)
+        assert (row.state, row.remote_id, row.fingerprint) == ("done", "T9", e.fingerprint)
+
+    def test_completion_changes_once(self, ledger):
+        e = effect()
+        ledger.claim(e, NOW)
+        assert ledger.set_completed(e.key, True, NOW)
+        assert not ledger.set_completed(e.key, True, NOW)
+        assert ledger.set_completed(e.key, False, NOW)
+        assert ledger.get(e.key).completed_at is None
+
+
+class TestEventsFeedbackCursors:
+    def test_redelivered_event_is_recorded_once(self, ledger):
+        event = TicketEvent("jira", "wh-1", TicketEventKind.TICKET_CREATED, NOW, ticket_id="1")
+        first = ledger.add_event(event, "{}", NOW)
+        assert first is not None
+        assert ledger.add_event(event, "{}", NOW) is None
+        claimed = ledger.claim_events(now=NOW)
+        assert [e.id for e in claimed] == [first]
+        assert ledger.claim_events(now=NOW) == [], "a claimed event is not handed out twice"
+        ledger.finish_event(first, now=NOW)
+        assert ledger.event_counts() == {"received": 1, "processed": 1}
+
+    def test_feedback_is_captured_once_and_read_back(self, ledger):
+        response = FeedbackResponse("comment:N1", "sandbox", "p", "u-1", NOW,
+                                    {"ability": 2}, "slow form", "comment", unit="sd")
+        assert ledger.add_feedback(response)
+        assert not ledger.add_feedback(response)
+        (back,) = list(ledger.feedback("p"))
+        assert back == response
+
+    def test_sign_off_once(self, ledger):
+        assert ledger.sign_off("p", "wave-2", "dana", "ready", NOW)
+        assert not ledger.sign_off("p", "wave-2", "dana", "again", NOW)
+        assert [s.member for s in ledger.signoffs("p")] == ["dana"]
+
+    def test_cursor_round_trip(self, ledger):
+        assert ledger.cursor("p:feedback:sandbox") is None
+        ledger.set_cursor("p:feedback:sandbox", "2027-01-12T09:00:00+00:00", NOW)
+        ledger.set_cursor("p:feedback:sandbox", "2027-01-13T09:00:00+00:00", NOW)
+        assert ledger.cursor("p:feedback:sandbox") == "2027-01-13T09:00:00+00:00"
+
+    def test_datetimes_come_back_aware_utc(self, ledger):
+        e = effect()
+        ledger.claim(e, NOW)
+        assert ledger.get(e.key).created_at == NOW
+
+
+def test_unreachable_database_is_a_clear_configuration_error(tmp_path):
+    with pytest.raises(ConfigurationError, match="cannot open the ledger"):
+        Ledger("postgresql+psycopg://nobody:secretpw@127.0.0.1:1/none")
+
+
+def test_password_in_the_url_is_not_shown(tmp_path):
+    with pytest.raises(ConfigurationError) as info:
+        Ledger("postgresql+psycopg://nobody:secretpw@127.0.0.1:1/none")
+    assert "secretpw" not in str(info.value)
