@@ -445,6 +445,12 @@ class Ledger:
                                 .where(events.c.processed_at.is_not(None))).scalar_one()
         return {"received": int(total), "processed": int(done)}
 
+    def last_event(self, platform: str) -> datetime | None:
+        """When the last webhook event from ``platform`` arrived (doctor shows it)."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.max(events.c.received_at))
+                                .where(events.c.platform == platform)).scalar_one_or_none()
+
     # -- feedback -----------------------------------------------------------------------
 
     def add_feedback(self, response: FeedbackResponse) -> bool:

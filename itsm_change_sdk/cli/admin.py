@@ -55,6 +55,10 @@ def doctor(platforms: tuple[str, ...], db: str | None) -> None:
                 if check.fix and check.status is not CheckStatus.OK:
                     click.echo(f"       fix: {check.fix}")
                 failed |= check.status is CheckStatus.FAIL
+            last = ws.ledger.last_event(name)
+            arrived = f"last event received {last:%Y-%m-%d %H:%M} UTC" if last else \
+                "no webhook event received yet (run 'itsm-change serve' and 'install')"
+            click.echo(f"[info] {name}: events: {arrived}")
     if failed:
         raise SystemExit(1)
 

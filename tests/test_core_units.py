@@ -1,0 +1,123 @@
+"""Feedback marker, settings, plugin routing and template rendering."""
+
+from __future__ import annotations
+
+import pytest
+
+from itsm_change_sdk import hookimpl
+from itsm_change_sdk.config import Settings, ledger_url, platform_settings
+from itsm_change_sdk.errors import ConfigurationError, PluginError
+from itsm_change_sdk.feedback import parse_feedback
+from itsm_change_sdk.model import Ticket, TicketFilter
+from itsm_change_sdk.planner import render_template
+from itsm_change_sdk.plugins import Platforms, PlatformRegistry, get_plugin_manager
+
+
+class TestFeedbackMarker:
+    def test_scores_and_text(self):
+        parsed = parse_feedback(
+            "Done. #feedback awareness=4 de:3 KN=2 ability=5 re=1 the search is slow", "#feedback")
+        assert parsed.scores == {"awareness": 4, "desire": 3, "knowledge": 2, "ability": 5,
+                                 "reinforcement": 1}
+        assert parsed.text == "the search is slow"
+
+    def test_out_of_range_scores_stay_in_the_text(self):
+        parsed = parse_feedback("#feedback ability=9 desire=0 ok", "#feedback")
+        assert parsed.scores == {}
+        assert parsed.text == "ability=9 desire=0 ok"
+
+    def test_marker_is_case_insensitive_and_survey_is_named(self):
+        parsed = parse_feedback("#FEEDBACK survey=adkar-pulse kn=4", "#feedback")
+        assert parsed.survey == "adkar-pulse" and parsed.scores == {"knowledge": 4}
+
+    def test_no_marker_no_feedback(self):
+        assert parse_feedback("called the user back", "#feedback") is None
+
+
+class TestSettings:
+    def test_explicit_beats_file_beats_environment(self, monkeypatch):
+        monkeypatch.setenv("ITSM_CHANGE_ACME_URL", "https://env.example.com")
+        monkeypatch.setenv("ITSM_CHANGE_ACME_PAGE_SIZE", "50")
+        monkeypatch.setenv("ACME_TOKEN", "tok-from-env-var")
+        config = {"platforms": {"acme": {"url": "https://file.example.com",
+                                         "token": {"env": "ACME_TOKEN"}}}}
+        settings = platform_settings("acme", ["url", "token", "page_size", "user"], ["token"],
+                                     explicit={"user": "svc"}, config=config)
+        assert settings["url"] == "https://file.example.com"
+        assert settings["token"] == "tok-from-env-var"
+        assert settings["page_size"] == "50"
+        assert settings["user"] == "svc"
+
+    def test_secrets_are_hidden_in_repr(self):
+        settings = Settings("acme", {"token": "tok-secret-value", "url": "u"}, ["token"])
+        assert "tok-secret-value" not in repr(settings)
+        assert "'url': 'u'" in repr(settings)
+
+    def test_missing_setting_says_how_to_set_it(self):
+        with pytest.raises(ConfigurationError, match="ITSM_CHANGE_ACME_URL"):
+            Settings("acme", {}).require("url", "the site URL")
+
+    def test_malformed_indirection_is_explained(self):
+        with pytest.raises(ConfigurationError, match=r"\{ env = \"VAR\" \}"):
+            platform_settings("acme", ["token"], config={"platforms": {"acme": {
+                "token": {"vault": "x"}}}})
+
+    def test_a_plain_path_is_an_sqlite_ledger(self, tmp_path):
+        assert ledger_url(str(tmp_path / "l.db")) == f"sqlite:///{tmp_path / 'l.db'}"
+
+
+class Recorder:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.calls: list[str] = []
+
+    @hookimpl
+    def itsm_change_get_ticket(self, ticket_id: str):
+        self.calls.append(ticket_id)
+        return None
+
+
+class TestPlatformRouting:
+    def test_a_call_reaches_only_the_named_platform(self):
+        platforms = Platforms(get_plugin_manager(load_entry_points=False))
+        first, second = Recorder("one"), Recorder("two")
+        platforms.add("one", first)
+        platforms.add("two", second)
+        platforms.call("two", "itsm_change_get_ticket", ticket_id="INC1")
+        assert (first.calls, second.calls) == ([], ["INC1"])
+
+    def test_calling_a_platform_that_is_not_enabled_says_so(self):
+        platforms = Platforms(get_plugin_manager(load_entry_points=False))
+        with pytest.raises(ConfigurationError, match="not enabled"):
+            platforms.call("jira", "itsm_change_get_ticket", ticket_id="X")
+
+    def test_a_platform_name_registers_once(self):
+        registry = PlatformRegistry()
+        registry.add("acme", lambda s: object())
+        with pytest.raises(PluginError, match="registered twice"):
+            registry.add("acme", lambda s: object())
+
+    def test_disabled_plugins_are_blocked(self, monkeypatch):
+        monkeypatch.setenv("ITSM_CHANGE_DISABLED_PLUGINS", "jira")
+        pm = get_plugin_manager()
+        assert pm.is_blocked("jira")
+
+
+class TestTemplates:
+    def test_known_placeholders_are_filled(self):
+        assert render_template("{unit} goes live {go_live}", {"unit": "Tier 1",
+                                                              "go_live": "2027-01-18"}) == \
+            "Tier 1 goes live 2027-01-18"
+
+    def test_attribute_access_is_never_evaluated(self):
+        text = render_template("{unit.__class__} {unit!r} {missing}", {"unit": "Tier 1"})
+        assert text == "{unit.__class__} {unit!r} {missing}"
+
+
+def test_ticket_filter_matches_case_insensitively(at):
+    ticket = Ticket("sandbox", "1", "INC1", "x", "incident", "open", at, at,
+                    category="Password Reset", channel="phone")
+    assert TicketFilter(categories=("password reset",), channels=("PHONE", "email")
+                        ).matches(ticket)
+    assert not TicketFilter(categories=("hardware",)).matches(ticket)
+    assert not TicketFilter(platform="jira").matches(ticket)
