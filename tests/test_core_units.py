@@ -10,7 +10,7 @@ from itsm_change_sdk.errors import ConfigurationError, PluginError
 from itsm_change_sdk.feedback import parse_feedback
 from itsm_change_sdk.model import Ticket, TicketFilter
 from itsm_change_sdk.planner import render_template
-from itsm_change_sdk.plugins import Platforms, PlatformRegistry, get_plugin_manager
+from itsm_change_sdk.plugins import PlatformRegistry, Platforms, get_plugin_manager
 
 
 class TestFeedbackMarker:
