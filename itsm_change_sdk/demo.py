@@ -197,9 +197,9 @@ class _Simulation:
                 continue
             ticket = self.rng.choice(open_tickets)
             agent = self.rng.choice(self.members[unit.id])
-            scores = " ".join(f"{d}={max(1, min(5, round(self.rng.gauss(ADKAR_PROFILE[d], 0.9))))}"
+            marked = " ".join(f"{d}={max(1, min(5, round(self.rng.gauss(ADKAR_PROFILE[d], 0.9))))}"
                               for d in ("knowledge", "ability"))
-            text = f"{marker} {scores} {self.rng.choice(FEEDBACK_REMARKS)}"
+            text = f"{marker} {marked} {self.rng.choice(FEEDBACK_REMARKS)}"
             self.store.add_note(ticket.number, agent.id, text, internal=True,
                                 at=at + timedelta(minutes=30))
 

@@ -150,7 +150,7 @@ class Unit:
 
     def owns_ticket_group(self, group: str | None) -> bool:
         names = self.ticket_groups or ((self.group,) if self.group else ())
-        return bool(group) and group.casefold() in {n.casefold() for n in names}
+        return group is not None and group.casefold() in {n.casefold() for n in names}
 
 
 @dataclass(frozen=True)

@@ -111,14 +111,14 @@ class Runner:
         batches = list(self._batches(writes)) + list(self._retire_batches(retires))
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             for outcome in pool.map(self._run_batch, batches):
-                for key, action, error in outcome:
+                for key, done, error in outcome:
                     if error is not None:
                         report.failed.append((key, error))
-                    elif action == "create":
+                    elif done == "create":
                         report.created += 1
-                    elif action == "update":
+                    elif done == "update":
                         report.updated += 1
-                    elif action == "retire":
+                    elif done == "retire":
                         report.retired += 1
                 if progress is not None:
                     progress(len(outcome))
@@ -205,9 +205,9 @@ class Runner:
         by_key = {a.key: a for a in actions}
         for effect, result in zip(claimed, results, strict=True):
             self.ledger.record_result(effect, result, self.clock())
-            action = by_key[effect.key].action
-            out.append((effect.key, action, None if result.ok else (result.error or "failed")))
-            if result.ok and effect.kind is EffectKind.MESSAGE and action == "create":
+            done = by_key[effect.key].action
+            out.append((effect.key, done, None if result.ok else (result.error or "failed")))
+            if result.ok and effect.kind is EffectKind.MESSAGE and done == "create":
                 self.platforms.pm.hook.itsm_change_communication_sent(
                     program=self.program, effect=effect)
         return out

@@ -54,8 +54,10 @@ def apply(program_file: Path, db: str | None, platform: str | None, dry_run: boo
             click.echo("Dry run: nothing was written.")
             return
         total = the_plan.writes
-        with click.progressbar(length=max(total, 1), label="Applying",
-                               file=click.get_text_stream("stderr")) as bar:
+        stderr = click.get_text_stream("stderr")
+        # click types progressbar as returning object when no iterable is given.
+        with click.progressbar(length=max(total, 1), label="Applying",  # type: ignore[operator]
+                               file=stderr) as bar:
             report = ws.runner(program).apply(the_plan, progress=bar.update)
         click.echo(f"Applied {program.id}: {report.summary()}.")
         for key, error in report.failed:

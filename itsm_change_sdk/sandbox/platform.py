@@ -106,6 +106,12 @@ class SandboxPlatform:
         return self._write(effect, lambda: self.store.add_note(
             ticket_id, "itsm-change", effect.body, internal=internal, key=effect.key))
 
+    def _announce(self, effect: Effect) -> EffectResult:
+        return self._write(effect, lambda: self.store.upsert_announcement(
+            key=effect.key, title=effect.title, body=effect.body,
+            audience=list(effect.audience_groups), visible_from=effect.visible_from,
+            visible_until=effect.visible_until))
+
     @hookimpl
     def itsm_change_publish_training(
         self, effects: Sequence[Effect], known: Mapping[str, EffectRef]
@@ -119,9 +125,7 @@ class SandboxPlatform:
         results = []
         for effect in effects:
             if effect.channel == "announcement":
-                results.append(self._write(effect, lambda e=effect: self.store.upsert_announcement(
-                    key=e.key, title=e.title, body=e.body, audience=list(e.audience_groups),
-                    visible_from=e.visible_from, visible_until=e.visible_until)))
+                results.append(self._announce(effect))
             elif effect.channel == "task":
                 results.append(self._task(effect, "ack"))
             elif effect.channel in ("ticket_note", "public_comment"):

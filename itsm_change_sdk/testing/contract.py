@@ -94,7 +94,8 @@ class PlatformContract:
 
     # -- directory ---------------------------------------------------------------------
 
-    def test_unit_members_resolve_the_group_by_name(self, platform: Any, double: PlatformDouble):
+    def test_unit_members_resolve_the_group_by_name(self, platform: Any,
+                                                    double: PlatformDouble) -> None:
         people = self.people(double, 3)
         group = double.add_group("Service Desk Tier 1", people)
         unit = Unit("sd-tier1", "Service Desk Tier 1", "pilot", double.name, group=group)
@@ -104,7 +105,7 @@ class PlatformContract:
     # -- training ----------------------------------------------------------------------
 
     def test_publishing_creates_one_task_per_recipient(self, platform: Any,
-                                                        double: PlatformDouble):
+                                                        double: PlatformDouble) -> None:
         people = self.people(double, 3)
         effects = [_training(double, p) for p in people]
         results = self.publish(platform, effects)
@@ -114,7 +115,7 @@ class PlatformContract:
         assert {r.assignee for r in records} == {p.id for p in people}
         assert all(r.open for r in records)
 
-    def test_published_keys_are_found_again(self, platform: Any, double: PlatformDouble):
+    def test_published_keys_are_found_again(self, platform: Any, double: PlatformDouble) -> None:
         people = self.people(double, 2)
         effects = [_training(double, p) for p in people]
         self.publish(platform, effects)
@@ -123,7 +124,7 @@ class PlatformContract:
                      keys=[e.key for e in effects] + [missing])
         assert sorted(r.key for r in refs) == sorted(e.key for e in effects)
 
-    def test_lookups_make_no_writes(self, platform: Any, double: PlatformDouble):
+    def test_lookups_make_no_writes(self, platform: Any, double: PlatformDouble) -> None:
         (person,) = self.people(double, 1)
         effect = _training(double, person)
         self.publish(platform, [effect])
@@ -134,7 +135,7 @@ class PlatformContract:
                          keys=[effect.key]))
         assert double.write_calls() == before
 
-    def test_a_known_key_is_updated_in_place(self, platform: Any, double: PlatformDouble):
+    def test_a_known_key_is_updated_in_place(self, platform: Any, double: PlatformDouble) -> None:
         (person,) = self.people(double, 1)
         first = self.publish(platform, [_training(double, person)])[0]
         changed = _training(double, person, due=date(2027, 2, 1),
@@ -148,7 +149,7 @@ class PlatformContract:
             assert records[0].due == date(2027, 2, 1)
 
     def test_a_write_applied_but_unanswered_is_not_duplicated(self, platform: Any,
-                                                              double: PlatformDouble):
+                                                              double: PlatformDouble) -> None:
         (person,) = self.people(double, 1)
         effect = _training(double, person)
         double.fail_next_write(after_apply=True)
@@ -160,7 +161,7 @@ class PlatformContract:
         assert len(self.records(double, EffectKind.TRAINING)) == 1
 
     def test_a_write_lost_before_the_platform_is_sent_once(self, platform: Any,
-                                                           double: PlatformDouble):
+                                                           double: PlatformDouble) -> None:
         (person,) = self.people(double, 1)
         effect = _training(double, person)
         double.fail_next_write(after_apply=False)
@@ -170,7 +171,7 @@ class PlatformContract:
         if not result.ok:
             assert result.uncertain, "a lost write is uncertain, so the runner looks it up"
 
-    def test_completion_is_read_back(self, platform: Any, double: PlatformDouble):
+    def test_completion_is_read_back(self, platform: Any, double: PlatformDouble) -> None:
         people = self.people(double, 2)
         results = self.publish(platform, [_training(double, p) for p in people])
         done_ref = results[0].ref
@@ -183,7 +184,7 @@ class PlatformContract:
         (again,) = _hook(platform, "itsm_change_training_status", refs=[done_ref])
         assert not again.completed
 
-    def test_retiring_closes_without_deleting(self, platform: Any, double: PlatformDouble):
+    def test_retiring_closes_without_deleting(self, platform: Any, double: PlatformDouble) -> None:
         (person,) = self.people(double, 1)
         (result,) = self.publish(platform, [_training(double, person)])
         (retired,) = _hook(platform, "itsm_change_retire_effects", refs=[result.ref])
@@ -203,7 +204,7 @@ class PlatformContract:
             meta={"event": "kickoff"}, **fields)
 
     def test_announcement_reaches_the_audience_and_updates_in_place(
-            self, platform: Any, double: PlatformDouble):
+            self, platform: Any, double: PlatformDouble) -> None:
         if "announcement" not in double.capabilities.channels:
             pytest.skip(f"{double.name} has no announcement channel")
         people = self.people(double, 1)
@@ -221,7 +222,8 @@ class PlatformContract:
         records = self.records(double, EffectKind.MESSAGE)
         assert len(records) == 1
 
-    def test_ticket_note_lands_on_the_named_record(self, platform: Any, double: PlatformDouble):
+    def test_ticket_note_lands_on_the_named_record(self, platform: Any,
+                                                   double: PlatformDouble) -> None:
         if "ticket_note" not in double.capabilities.channels:
             pytest.skip(f"{double.name} has no ticket_note channel")
         ticket = double.add_ticket(title="Portal rollout change", opened_at=BASE, kind="change",
@@ -235,7 +237,7 @@ class PlatformContract:
         assert record.ticket_id in (ticket.id, ticket.number)
         assert "<b>Not markup</b>" in record.body or "Not markup" in record.body
 
-    def test_task_channel_asks_each_recipient(self, platform: Any, double: PlatformDouble):
+    def test_task_channel_asks_each_recipient(self, platform: Any, double: PlatformDouble) -> None:
         if "task" not in double.capabilities.channels:
             pytest.skip(f"{double.name} has no task channel")
         people = self.people(double, 2)
@@ -246,12 +248,13 @@ class PlatformContract:
         assert {r.assignee for r in self.records(double, EffectKind.MESSAGE)} == \
             {p.id for p in people}
 
-    def test_an_unknown_channel_is_refused(self, platform: Any, double: PlatformDouble):
+    def test_an_unknown_channel_is_refused(self, platform: Any, double: PlatformDouble) -> None:
         effect = self._message(double, "carrier-pigeon", "")
         with pytest.raises(UnsupportedOperation):
             _hook(platform, "itsm_change_deliver_communication", effects=[effect], known={})
 
-    def test_feedback_requests_go_to_each_recipient(self, platform: Any, double: PlatformDouble):
+    def test_feedback_requests_go_to_each_recipient(self, platform: Any,
+                                                    double: PlatformDouble) -> None:
         people = self.people(double, 2)
         effects = [Effect(
             key=f"chg:{PROGRAM}:comm:checkin:20270125T0900:{double.name}:{p.id}",
@@ -264,7 +267,8 @@ class PlatformContract:
         assert all(r.ok for r in results)
         assert len(self.records(double, EffectKind.FEEDBACK_REQUEST)) == 2
 
-    def test_marked_comments_are_found_after_since(self, platform: Any, double: PlatformDouble):
+    def test_marked_comments_are_found_after_since(self, platform: Any,
+                                                   double: PlatformDouble) -> None:
         (agent,) = self.people(double, 1)
         ticket = double.add_ticket(title="Printer jam", opened_at=BASE)
         double.add_comment(ticket.id, agent, "#feedback ability=2 the form is long",
@@ -283,7 +287,7 @@ class PlatformContract:
     # -- tickets and prompts -----------------------------------------------------------
 
     def test_find_tickets_filters_and_orders_oldest_first(self, platform: Any,
-                                                          double: PlatformDouble):
+                                                          double: PlatformDouble) -> None:
         for hours, category in ((3, "password reset"), (1, "hardware"), (2, "password reset")):
             double.add_ticket(title=f"{category} {hours}", category=category,
                               opened_at=BASE + timedelta(hours=hours))
@@ -292,7 +296,7 @@ class PlatformContract:
             filter=TicketFilter(categories=("password reset",)), since=None, open_only=True))
         assert [t.title for t in tickets] == ["password reset 2", "password reset 3"]
 
-    def test_every_page_is_read(self, platform: Any, double: PlatformDouble):
+    def test_every_page_is_read(self, platform: Any, double: PlatformDouble) -> None:
         double.set_page_size(2)
         for i in range(5):
             double.add_ticket(title=f"ticket {i}", opened_at=BASE + timedelta(minutes=i))
@@ -300,7 +304,8 @@ class PlatformContract:
         titles = [t.title for t in tickets if t.title.startswith("ticket ")]
         assert titles == [f"ticket {i}" for i in range(5)]
 
-    def test_stream_reads_only_what_changed_since(self, platform: Any, double: PlatformDouble):
+    def test_stream_reads_only_what_changed_since(self, platform: Any,
+                                                  double: PlatformDouble) -> None:
         for i in range(3):
             double.add_ticket(title=f"ticket {i}", opened_at=BASE + timedelta(hours=i))
         tickets = list(_hook(platform, "itsm_change_stream_tickets",
@@ -310,7 +315,7 @@ class PlatformContract:
 
     @pytest.mark.parametrize("value", HOSTILE_VALUES)
     def test_no_filter_value_can_widen_the_query(self, platform: Any, double: PlatformDouble,
-                                                 value: str):
+                                                 value: str) -> None:
         double.add_ticket(title="bystander", category="hardware", opened_at=BASE)
         try:
             tickets = list(_hook(platform, "itsm_change_find_tickets",
@@ -320,12 +325,13 @@ class PlatformContract:
             return  # refusing the value outright is as safe as quoting it
         assert tickets == []
 
-    def test_get_ticket_rereads_one_ticket(self, platform: Any, double: PlatformDouble):
+    def test_get_ticket_rereads_one_ticket(self, platform: Any, double: PlatformDouble) -> None:
         ticket = double.add_ticket(title="VPN down", opened_at=BASE, category="network")
         again = _hook(platform, "itsm_change_get_ticket", ticket_id=ticket.id)
         assert again is not None and again.title == "VPN down"
 
-    def test_a_prompt_is_posted_once_per_ticket(self, platform: Any, double: PlatformDouble):
+    def test_a_prompt_is_posted_once_per_ticket(self, platform: Any,
+                                                double: PlatformDouble) -> None:
         ticket = double.add_ticket(title="Password reset", opened_at=BASE,
                                    category="password reset")
         effect = Effect(
@@ -346,11 +352,11 @@ class PlatformContract:
 
     # -- admin and registration --------------------------------------------------------
 
-    def test_doctor_reports_checks(self, platform: Any, double: PlatformDouble):
+    def test_doctor_reports_checks(self, platform: Any, double: PlatformDouble) -> None:
         checks = _hook(platform, "itsm_change_doctor")
         assert checks and all(isinstance(c, Check) for c in checks)
         assert {c.platform for c in checks} == {double.name}
 
-    def test_the_platform_is_registered_under_its_name(self, double: PlatformDouble):
+    def test_the_platform_is_registered_under_its_name(self, double: PlatformDouble) -> None:
         registry = platform_registry(get_plugin_manager())
         assert double.name in registry.specs
