@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -54,10 +55,7 @@ def apply(program_file: Path, db: str | None, platform: str | None, dry_run: boo
             click.echo("Dry run: nothing was written.")
             return
         total = the_plan.writes
-        stderr = click.get_text_stream("stderr")
-        # click types progressbar as returning object when no iterable is given.
-        with click.progressbar(length=max(total, 1), label="Applying",  # type: ignore[operator]
-                               file=stderr) as bar:
+        with click.progressbar(length=max(total, 1), label="Applying", file=sys.stderr) as bar:
             report = ws.runner(program).apply(the_plan, progress=bar.update)
         click.echo(f"Applied {program.id}: {report.summary()}.")
         for key, error in report.failed:
