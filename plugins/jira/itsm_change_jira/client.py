@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from functools import partial
@@ -44,6 +45,7 @@ COMMENT_CHANNELS = frozenset({"ticket_note", "public_comment"})
 SUPPORTED_CHANNELS = frozenset({"task", "ticket_note", "public_comment", "announcement"})
 _FIND_CHUNK = 50
 _TOKEN_CHUNK = 20
+_ISSUE_REF = re.compile(r"\d+|[A-Z][A-Z0-9_]*-\d+")
 
 
 class JiraPlatform(JiraReads):
@@ -332,13 +334,24 @@ class JiraPlatform(JiraReads):
         return self._issues[issue]
 
     def _find_comment(self, key: str, issue: str) -> EffectRef | None:
-        token = mapping.comment_token(key)
+        return self._find_comments_on(issue, [key]).get(key)
+
+    def _find_comments_on(self, issue: str, keys: Sequence[str]) -> dict[str, EffectRef]:
+        """The comments on ``issue`` that carry any of ``keys`` (token or property)."""
+        by_token = {mapping.comment_token(k): k for k in keys}
+        wanted = set(keys)
+        found: dict[str, EffectRef] = {}
         for comment in self.api.comments(issue):
             text = adf.to_plain_text(comment.get("body"))
             props = {p.get("key"): p.get("value") for p in comment.get("properties") or []}
-            if token in text or (props.get(mapping.PROPERTY) or {}).get("key") == key:
-                return self._comment_ref(key, issue, str(comment["id"]))
-        return None
+            key = (props.get(mapping.PROPERTY) or {}).get("key")
+            if key not in wanted:
+                key = next((k for t, k in by_token.items() if t in text), None)
+            if key is not None and key not in found:
+                found[key] = self._comment_ref(key, issue, str(comment["id"]))
+                if len(found) == len(wanted):
+                    break
+        return found
 
     def _post_comment(self, effect: Effect, public: bool) -> EffectRef:
         issue = effect.ticket_id
@@ -389,10 +402,13 @@ class JiraPlatform(JiraReads):
                 if ref is not None and "/comment/" in ref.remote_id:
                     issue, _, comment_id = ref.remote_id.partition("/comment/")
                     self.limiter.acquire(issue)
-                    self.api.update_comment(issue, comment_id, {
-                        "body": adf.from_plain_text(mapping.comment_text(effect))})
-                    results.append(EffectResult(effect.key, True, ref))
-                    continue
+                    try:
+                        self.api.update_comment(issue, comment_id, {
+                            "body": adf.from_plain_text(mapping.comment_text(effect))})
+                        results.append(EffectResult(effect.key, True, ref))
+                        continue
+                    except NotFound:
+                        pass  # deleted on the site: post it again, as for a deleted issue
                 ref = self._post_comment(effect, public=effect.channel == "public_comment")
                 results.append(EffectResult(effect.key, True, ref))
             except APIError as exc:
@@ -401,14 +417,29 @@ class JiraPlatform(JiraReads):
                 results.append(self._failed(effect.key, exc))
         return results
 
+    def _note_target(self, key: str) -> str | None:
+        """The issue a note's key names: notes' keys end with ``:<issue id or key>``;
+        announcements live on ``announcement_issue``."""
+        target = self._comment_targets.get(key)
+        if target:
+            return target
+        tail = key.rsplit(":", 1)[-1]
+        if _ISSUE_REF.fullmatch(tail):
+            return tail
+        return self.config.announcement_issue
+
     def _find_comment_refs(self, keys: Sequence[str]) -> dict[str, EffectRef]:
         found: dict[str, EffectRef] = {}
+        by_issue: dict[str, list[str]] = {}
         for key in keys:
-            target = self._comment_targets.get(key)
+            target = self._note_target(key)
             if target:
-                ref = self._find_comment(key, target)
-                if ref:
-                    found[key] = ref
+                by_issue.setdefault(target, []).append(key)
+        for issue, issue_keys in by_issue.items():
+            try:
+                found.update(self._find_comments_on(issue, issue_keys))
+            except NotFound:
+                continue
         rest = [k for k in keys if k not in found]
         for start in range(0, len(rest), _TOKEN_CHUNK):
             chunk = rest[start:start + _TOKEN_CHUNK]
@@ -416,11 +447,10 @@ class JiraPlatform(JiraReads):
                 jql.text_contains("comment", mapping.comment_token(k)) for k in chunk)
             query = f"{jql.and_(self._project_jql(), tokens)} ORDER BY updated DESC"
             for hit in self.api.search(query, ["key"]):
-                for key in chunk:
-                    if key not in found:
-                        ref = self._find_comment(key, str(hit["id"]))
-                        if ref:
-                            found[key] = ref
+                missing = [k for k in chunk if k not in found]
+                if not missing:
+                    break
+                found.update(self._find_comments_on(str(hit["id"]), missing))
         return found
 
     # -- hooks: effects ----------------------------------------------------------------------
@@ -541,8 +571,11 @@ class JiraPlatform(JiraReads):
             if ref is not None and "/comment/" in ref.remote_id:
                 target, _, comment_id = ref.remote_id.partition("/comment/")
                 self.limiter.acquire(target)
-                self.api.update_comment(target, comment_id, payload)
-                return EffectResult(effect.key, True, ref)
+                try:
+                    self.api.update_comment(target, comment_id, payload)
+                    return EffectResult(effect.key, True, ref)
+                except NotFound:
+                    pass  # deleted on the site: post it again
             payload["properties"] = [{"key": mapping.PROPERTY,
                                       "value": mapping.property_value(effect)}]
             self._comment_targets[effect.key] = issue

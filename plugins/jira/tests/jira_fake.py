@@ -370,11 +370,15 @@ class FakeJira:
             for comment in issue["comments"]:
                 cprop = comment["properties"].get("itsm-change") or {}
                 if cprop.get("kind") == str(kind):
+                    visibility = comment.get("visibility") or {}
+                    groups = ((visibility["value"],) if visibility.get("type") == "group"
+                              else ())
                     out.append(RemoteRecord(
                         key=cprop["key"], kind=kind,
                         remote_id=f"{issue['id']}/comment/{comment['id']}", title="",
                         body=strip_token(adf.to_plain_text(comment["body"])),
-                        open=not cprop.get("retired"), ticket_id=issue["id"]))
+                        open=not cprop.get("retired"), ticket_id=issue["id"],
+                        audience_groups=groups))
         return out
 
     def fail_next_write(self, after_apply: bool) -> None:

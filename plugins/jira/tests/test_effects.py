@@ -156,6 +156,32 @@ class TestFindEffects:
                                               keys=["chg:p:prompt:vpn:" + ticket.id])
         assert refs == [result.ref]
 
+    def test_note_outside_the_searched_projects_is_found_by_its_key(self, make_platform,
+                                                                     double):
+        issue = double._new_issue("SECRET", {"summary": "Cutover", "issuetype": {"name": "Task"}})
+        key = f"chg:p:comm:kickoff:20250602T0900:jira:{issue['key']}"
+        effect = note(issue["key"], key, kind=EffectKind.MESSAGE)
+        (result,) = make_platform().itsm_change_deliver_communication(effects=[effect],
+                                                                       known={})
+        searches = len(double.searches)
+        fresh = make_platform()
+        refs = fresh.itsm_change_find_effects(kind=EffectKind.MESSAGE, keys=[key])
+        assert refs == [result.ref], "a lost answer must not lead to a second note"
+        assert not [s for s in double.searches[searches:] if "comment ~" in s], \
+            "the key names the issue: no text search needed"
+
+    def test_announcement_is_found_on_the_announcement_issue(self, make_platform, double):
+        issue = double._new_issue("OPS", {"summary": "News", "issuetype": {"name": "Task"}})
+        effect = note("", "chg:p:comm:kickoff:20250602T0900:jira", kind=EffectKind.MESSAGE,
+                      channel="announcement")
+        platform = make_platform(announcement_issue=issue["key"])
+        (result,) = platform.itsm_change_deliver_communication(effects=[effect], known={})
+        searches = len(double.searches)
+        fresh = make_platform(announcement_issue=issue["key"])
+        refs = fresh.itsm_change_find_effects(kind=EffectKind.MESSAGE, keys=[effect.key])
+        assert refs == [result.ref]
+        assert not [s for s in double.searches[searches:] if "comment ~" in s]
+
 
 class TestComments:
     def test_prompt_on_jsm_request_is_an_internal_plain_string_comment(self, platform, double):
@@ -217,6 +243,17 @@ class TestComments:
         (comment,) = issue["comments"]
         assert comment["visibility"] == {"type": "group", "value": "service-desk"}
         assert "Go-live moved to Monday." in str(comment["body"])
+
+    def test_a_deleted_note_is_posted_again(self, platform, double):
+        issue = double._new_issue("OPS", {"summary": "Cutover", "issuetype": {"name": "Task"}})
+        effect = note(issue["key"], f"chg:p:comm:kickoff:1:{issue['key']}",
+                      kind=EffectKind.MESSAGE)
+        (first,) = platform.itsm_change_deliver_communication(effects=[effect], known={})
+        issue["comments"].clear()
+        (again,) = platform.itsm_change_deliver_communication(
+            effects=[effect], known={effect.key: first.ref})
+        assert again.ok and again.ref != first.ref
+        assert [r.key for r in double.records(EffectKind.MESSAGE)] == [effect.key]
 
     def test_task_channel_creates_an_issue(self, platform, double, people):
         effect = training(people[0], kind=EffectKind.MESSAGE, key="chg:p:message:ack:1")
