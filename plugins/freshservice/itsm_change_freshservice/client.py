@@ -6,7 +6,6 @@ Where things live (``EffectRef.remote_id``): ``ticket:<id>``, ``task:<ticket>:<t
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -47,9 +46,7 @@ from . import admin, directory, webhook
 from .api import FreshserviceAPI, make_pacer, plan_limits
 from .hooks import PLATFORM_NAME
 from .mapping import (
-    CHANNEL_SOURCES,
     MANAGED_TAG,
-    PRIORITIES,
     STATUS_CLOSED,
     STATUS_OPEN,
     STATUS_RESOLVED,
@@ -63,6 +60,7 @@ from .mapping import (
     has_any_marker,
     is_managed,
     key_tag,
+    kind_line,
     kind_tag,
     marker,
     normalize_domain,
@@ -70,13 +68,12 @@ from .mapping import (
     parse_time,
     ticket_from_payload,
 )
+from .query import NO_MATCH, filter_query, tag_queries
 from .surveys import response_from_csat
 
 __all__ = ["FreshservicePlatform"]
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-_SAFE_VALUE = re.compile(r"^[\w .,&/+-]{1,100}$")
-_MAX_QUERY = 500
 _WRITE_CHANNELS = {"announcement", "task", "ticket_note"}
 
 
@@ -153,7 +150,6 @@ class FreshservicePlatform:
         self.api = FreshserviceAPI(self.transport, page_size=page_size,
                                    workspace_id=workspace_id or None)
         self._groups: dict[int, str] | None = None
-        self._note_tickets: dict[str, int] = {}
         self._unknown_groups: set[int] = set()
 
     @classmethod
@@ -266,7 +262,8 @@ class FreshservicePlatform:
         payload: dict[str, Any] = {
             "agent_id": int(effect.recipient.id),
             "title": effect.title,
-            "description": f"{effect.body}\n\n{marker(effect.key)}",
+            "description": "\n\n".join([effect.body, marker(effect.key)])
+            + "\n" + kind_line(str(effect.kind)),
             "status": TASK_OPEN,
         }
         due = due_datetime(effect.due, self.now())
@@ -324,17 +321,7 @@ class FreshservicePlatform:
         """Keys to tickets by their key tag: a filter query, tags OR-ed in batches."""
         wanted = {key_tag(k): k for k in keys}
         found: dict[str, EffectRef] = {}
-        batch: list[str] = []
-        batches: list[list[str]] = []
-        for tag in wanted:
-            if batch and len(" OR ".join(f"tag:'{t}'" for t in [*batch, tag])) > _MAX_QUERY:
-                batches.append(batch)
-                batch = []
-            batch.append(tag)
-        if batch:
-            batches.append(batch)
-        for tags in batches:
-            query = " OR ".join(f"tag:'{t}'" for t in tags)
+        for tags, query in tag_queries(wanted):
             try:
                 tickets: Iterable[dict[str, Any]] = list(self.api.filter_tickets(query))
             except InvalidRequest:
@@ -369,7 +356,6 @@ class FreshservicePlatform:
         if tid is None:
             return EffectResult(key=effect.key, ok=False,
                                 error=f"{effect.ticket_id!r} is not a Freshservice ticket id")
-        self._note_tickets[effect.key] = tid
         payload = {"body": body_html(effect.body, effect.key), "private": True}
         if known is not None and known.remote_id.startswith("note:"):
             _, ticket, conversation = known.remote_id.split(":")
@@ -387,13 +373,34 @@ class FreshservicePlatform:
         return EffectResult(key=effect.key, ok=True, ref=ref)
 
     def _find_note(self, key: str, ticket_id: int) -> EffectRef | None:
+        return self._find_notes_on(ticket_id, [key]).get(key)
+
+    def _find_notes_on(self, ticket_id: int, keys: Sequence[str]) -> dict[str, EffectRef]:
+        """The notes on one ticket that carry any of ``keys`` (one read of its conversations)."""
+        found: dict[str, EffectRef] = {}
         try:
             for conversation in self.api.conversations(ticket_id):
-                if carries_key(conversation, key, "body", "body_text"):
-                    return self._ref(key, f"note:{ticket_id}:{conversation['id']}", ticket_id)
+                for key in keys:
+                    if key not in found and carries_key(conversation, key, "body", "body_text"):
+                        found[key] = self._ref(key, f"note:{ticket_id}:{conversation['id']}",
+                                               ticket_id)
+                if len(found) == len(keys):
+                    break
         except NotFound:
-            return None
-        return None
+            return {}
+        return found
+
+    def _find_note_refs(self, keys: Sequence[str]) -> dict[str, EffectRef]:
+        """Notes' keys end with ``:<ticket id or number>``: read each named ticket once."""
+        by_ticket: dict[int, list[str]] = {}
+        for key in keys:
+            tid = parse_ticket_number(key.rsplit(":", 1)[-1])
+            if tid is not None:
+                by_ticket.setdefault(tid, []).append(key)
+        found: dict[str, EffectRef] = {}
+        for tid, ticket_keys in by_ticket.items():
+            found.update(self._find_notes_on(tid, ticket_keys))
+        return found
 
     def _write_announcement(self, effect: Effect, known: EffectRef | None) -> EffectResult:
         ids = self._group_ids(effect.audience_groups)
@@ -580,45 +587,8 @@ class FreshservicePlatform:
 
     def filter_query(self, filter: TicketFilter, since: datetime | None,
                      open_only: bool) -> str | None:
-        """The narrowing filter query, or None when it cannot narrow anything safely.
-
-        Every value is either a number we produced or passed a strict allow-list and is
-        single-quoted; a value that cannot be quoted safely drops its whole clause (the
-        client-side match still applies it), so no value ever reaches the query text.
-        """
-        clauses: list[str] = []
-
-        def any_of(field: str, values: Iterable[int | str]) -> None:
-            rendered = [str(v) if isinstance(v, int) else f"{field}:'{v}'" for v in values]
-            rendered = [r if ":" in r else f"{field}:{r}" for r in rendered]
-            if rendered:
-                clauses.append(rendered[0] if len(rendered) == 1
-                               else "(" + " OR ".join(rendered) + ")")
-
-        if filter.groups:
-            ids = [gid for gid in self._group_ids(filter.groups).values() if gid is not None]
-            if not ids:
-                return "no-match"
-            any_of("group_id", sorted(set(ids)))
-        if filter.priorities:
-            codes = {c for c, n in PRIORITIES.items()
-                     for p in filter.priorities if p.casefold() == n}
-            if len(codes) == len(filter.priorities):
-                any_of("priority", sorted(codes))
-        if filter.channels:
-            sources = [CHANNEL_SOURCES.get(c.casefold()) for c in filter.channels]
-            if all(s is not None for s in sources):
-                any_of("source", sorted({s for s in sources if s is not None}))
-        if filter.categories and all(_SAFE_VALUE.match(c) for c in filter.categories):
-            any_of("category", filter.categories)
-        if not clauses:
-            return None
-        if open_only:
-            clauses.append("(status:2 OR status:3)")
-        if since is not None:
-            clauses.append(f"updated_at:>'{(since - timedelta(days=1)).date().isoformat()}'")
-        query = " AND ".join(clauses)
-        return query if len(query) <= _MAX_QUERY else None
+        """The narrowing filter query (see :func:`.query.filter_query`)."""
+        return filter_query(filter, since, open_only, self._group_ids)
 
     @hookimpl
     def itsm_change_find_tickets(
@@ -627,7 +597,7 @@ class FreshservicePlatform:
         if filter.platform and filter.platform != PLATFORM_NAME:
             return
         query = self.filter_query(filter, since, open_only)
-        if query == "no-match":
+        if query == NO_MATCH:
             return
         candidates: Iterable[Ticket]
         if query is None:
@@ -682,14 +652,7 @@ class FreshservicePlatform:
             if remaining:
                 found.update(self._find_announcements(remaining))
         if kind in (EffectKind.PROMPT, EffectKind.MESSAGE):
-            for key in keys:
-                if key in found:
-                    continue
-                tid = self._note_tickets.get(key) or parse_ticket_number(key.rsplit(":", 1)[-1])
-                if tid is not None:
-                    ref = self._find_note(key, tid)
-                    if ref is not None:
-                        found[key] = ref
+            found.update(self._find_note_refs([k for k in keys if k not in found]))
         return [found[k] for k in keys if k in found]
 
     # -- directory -------------------------------------------------------------------------

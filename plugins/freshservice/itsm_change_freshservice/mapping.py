@@ -28,6 +28,7 @@ __all__ = [
     "due_datetime",
     "fs_time",
     "key_tag",
+    "kind_line",
     "kind_tag",
     "marker",
     "normalize_domain",
@@ -98,17 +99,26 @@ def kind_tag(kind: str) -> str:
     return f"itsm-{kind.replace('_', '-')}"
 
 
+def kind_line(kind: str) -> str:
+    """Names the effect kind on a task (tasks have no tags), after its key's marker."""
+    return f"itsm-change-kind:{kind}"
+
+
 def marker(key: str) -> str:
     return f"{_MARKER_PREFIX}{key}"
 
 
 def carries_key(payload: Mapping[str, Any], key: str, *fields: str) -> bool:
-    """Whether one of ``fields`` (HTML or text) holds the key's marker."""
+    """Whether one of ``fields`` (HTML or text) holds the key's marker, the whole key: the
+    marker must end where the key ends (at a tag, whitespace or the end), since keys differ
+    only in their tail and one can be the start of another (``...:1001`` and ``...:10011``).
+    """
     plain = marker(key)
     escaped = html.escape(plain, quote=True)
+    pattern = re.compile(f"(?:{re.escape(plain)}|{re.escape(escaped)})(?=$|[\\s<])")
     for name in fields:
         value = payload.get(name)
-        if isinstance(value, str) and (plain in value or escaped in value):
+        if isinstance(value, str) and pattern.search(value):
             return True
     return False
 

@@ -27,6 +27,7 @@ from itsm_change_freshservice.mapping import (
     STATUS_RESOLVED,
     TASK_COMPLETED,
     TASK_OPEN,
+    kind_tag,
     ticket_from_payload,
 )
 
@@ -37,6 +38,7 @@ BASE = "https://acme.freshservice.com"
 API_KEY = "fs-test-key-9f8e7d6c5b4a"
 WEBHOOK_SECRET = "whsec-freshservice-0a1b2c3d"
 _MARKER = re.compile(r"itsm-change-key:(\S+?)(?:<|$|\s)")
+_KIND_LINE = re.compile(r"itsm-change-kind:([a-z_]+)")
 Response = tuple[int, dict[str, str], str]
 
 
@@ -257,16 +259,25 @@ class FakeFreshservice:
         return match.group(1) if match else None
 
     @staticmethod
-    def _kind_of(key: str, default: EffectKind) -> EffectKind:
-        parts = key.split(":")
-        for part in parts[2:3]:
-            if part in {k.value for k in EffectKind}:
-                return EffectKind(part)
-        return default
+    def _ticket_kind(ticket: dict[str, Any]) -> EffectKind | None:
+        """The kind the plugin wrote a ticket for, from its kind tag (``itsm-<kind>``)."""
+        tags = ticket.get("tags") or []
+        return next((k for k in EffectKind if kind_tag(str(k)) in tags), None)
+
+    @staticmethod
+    def _task_kind(task: dict[str, Any]) -> EffectKind | None:
+        match = _KIND_LINE.search(html.unescape(task.get("description") or ""))
+        return EffectKind(match.group(1)) if match else None
+
+    @staticmethod
+    def _note_kind(key: str) -> EffectKind:
+        """Notes are prompts or ``ticket_note`` messages; the key names which."""
+        return EffectKind.PROMPT if key.split(":")[2:3] == ["prompt"] else EffectKind.MESSAGE
 
     @staticmethod
     def _plain(text: str) -> str:
-        return re.sub(r"\s*itsm-change-key:\S+\s*$", "", _text(text)).strip()
+        text = re.sub(r"\s*itsm-change-kind:\S+\s*$", "", _text(text))
+        return re.sub(r"\s*itsm-change-key:\S+\s*$", "", text).strip()
 
     def records(self, kind: EffectKind) -> list[RemoteRecord]:
         out: list[RemoteRecord] = []
@@ -274,7 +285,7 @@ class FakeFreshservice:
             if MANAGED_TAG not in ticket["tags"]:
                 continue
             key = self._key_of(ticket["description"])
-            if key and self._kind_of(key, EffectKind.TRAINING) == kind:
+            if key and self._ticket_kind(ticket) == kind:
                 due = _parse(ticket["due_by"]).date() if ticket.get("due_by") else None
                 out.append(RemoteRecord(
                     key=key, kind=kind, remote_id=f"ticket:{ticket['id']}",
@@ -284,7 +295,7 @@ class FakeFreshservice:
         for parent, tasks in self.tasks.items():
             for task in tasks:
                 key = self._key_of(task["description"])
-                if key and self._kind_of(key, EffectKind.TRAINING) == kind:
+                if key and self._task_kind(task) == kind:
                     due = _parse(task["due_date"]).date() if task.get("due_date") else None
                     out.append(RemoteRecord(
                         key=key, kind=kind, remote_id=f"task:{parent}:{task['id']}",
@@ -293,7 +304,7 @@ class FakeFreshservice:
                         due=due, ticket_id=str(parent)))
         for item in self.announcements.values():
             key = self._key_of(item["body_html"])
-            if key and self._kind_of(key, EffectKind.MESSAGE) == kind:
+            if key and kind is EffectKind.MESSAGE:
                 names = tuple(self.groups[g]["name"] for g in item["groups"])
                 till = item.get("visible_till")
                 out.append(RemoteRecord(
@@ -303,7 +314,7 @@ class FakeFreshservice:
         for tid, conversations in self.conversations.items():
             for conv in conversations:
                 key = self._key_of(conv["body"])
-                if key and self._kind_of(key, EffectKind.PROMPT) == kind:
+                if key and self._note_kind(key) == kind:
                     out.append(RemoteRecord(
                         key=key, kind=kind, remote_id=f"note:{tid}:{conv['id']}", title="",
                         body=self._plain(conv["body"]), open=True, ticket_id=str(tid)))

@@ -5,6 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+from itsm_change_freshservice.mapping import key_tag
+from itsm_change_freshservice.query import MAX_QUERY, tag_queries
+
 from itsm_change_sdk.model import Program, Survey, TicketFilter
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -176,3 +180,14 @@ class TestSurveyAnswers:
         [answer] = platform.itsm_change_collect_survey_answers(program, None)
         assert answer.scores == {"awareness": 4} and answer.text == "Good so far"
         assert answer.id == "csat:77" and answer.source == "survey"
+
+
+def test_key_tags_are_batched_under_the_query_limit():
+    tags = [key_tag(f"chg:p:training:m:freshservice:{i}") for i in range(40)]
+    batches = tag_queries(tags)
+    assert len(batches) > 1
+    assert [t for batch, _ in batches for t in batch] == tags
+    assert all(len(query) <= MAX_QUERY and query.count("tag:'") == len(batch)
+               for batch, query in batches)
+    with pytest.raises(ValueError):
+        tag_queries(["itsm-k-abc' OR status:2"])

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from itsm_change_sdk.errors import AuthenticationError
-from itsm_change_sdk.model import Effect, EffectKind, EffectRef
+from itsm_change_sdk.model import Effect, EffectKind, EffectRef, Person
 
 
 def due_in(days: int) -> date:
@@ -158,3 +158,17 @@ class TestTaskMode:
         fake.fail_next_write(after_apply=True)
         [result] = platform.itsm_change_publish_training([training(alice)], {})
         assert result.ok and len(fake.tasks[int(parent.id)]) == 1
+
+    def test_a_key_that_prefixes_another_is_not_taken_for_it(self, make_platform, fake, parent):
+        """Keys differ only in their tail (person 1001 vs 10011): a lookup must match the
+        whole key, or a lost create is taken as done and that person never gets the task."""
+        platform = make_platform(training_mode="task", training_ticket=str(parent.id))
+        short, long = (Person(id=i, name=f"Agent {i}", platform="freshservice")
+                       for i in ("1001", "10011"))
+        [other] = platform.itsm_change_publish_training([training(long)], {})
+        assert platform.itsm_change_find_effects(EffectKind.TRAINING,
+                                                 [training(short).key]) == []
+        fake.fail_next_write(after_apply=False)
+        [lost] = platform.itsm_change_publish_training([training(short)], {})
+        assert lost.ok and lost.ref.remote_id != other.ref.remote_id, "looked up, then re-sent"
+        assert sorted(t["agent_id"] for t in fake.tasks[int(parent.id)]) == [1001, 10011]
