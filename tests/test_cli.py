@@ -128,3 +128,12 @@ class TestSandboxStaffActions:
         result = run("queue", "nobody@example.com")
         assert result.exit_code == 2
         assert "no sandbox person" in result.output
+
+
+def test_as_of_rehearses_a_date_in_the_programs_calendar(run):
+    run("demo", "--weeks", "1")
+    before = run("--as-of", "2027-01-05", "plan", EXAMPLE).output
+    assert "0 to create" in before.splitlines()[-1]
+    on_pilot = run("--as-of", "2027-01-12T09:00", "plan", EXAMPLE).output
+    assert "at 2027-01-12 09:00 UTC" in on_pilot
+    assert "+ create  training" in on_pilot

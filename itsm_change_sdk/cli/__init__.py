@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -47,10 +48,15 @@ def _redact(text: str) -> str:
 @click.group(cls=Group)
 @click.version_option(package_name="itsm-change-sdk")
 @click.option("-v", "--verbose", count=True, help="Log each platform call (-v) or more (-vv).")
-def cli(verbose: int) -> None:
+@click.option("--as-of", "as_of", default=None, envvar="ITSM_CHANGE_AS_OF", metavar="DATETIME",
+              type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]),
+              help="Act as if it were this time (UTC): rehearse a date in a program's calendar.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, as_of: datetime | None) -> None:
     """Run the people side of an IT change inside the ticketing tools already in use."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"as_of": as_of.replace(tzinfo=UTC) if as_of else None}
 
 
 def _register() -> None:

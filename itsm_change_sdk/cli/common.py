@@ -40,4 +40,9 @@ def load(program_file: Path, platform: str | None, ws: Workspace | None = None) 
 
 
 def open_workspace(db: str | None) -> Workspace:
-    return Workspace(db)
+    """The workspace for a command; its clock honours the global ``--as-of``."""
+    ctx = click.get_current_context(silent=True)
+    as_of = (ctx.find_root().obj or {}).get("as_of") if ctx else None
+    if as_of is None:
+        return Workspace(db)
+    return Workspace(db, clock=lambda: as_of)
