@@ -116,6 +116,19 @@ def platform_registry(pm: pluggy.PluginManager) -> PlatformRegistry:
     return registry
 
 
+def platform_spec(pm: pluggy.PluginManager, name: str) -> PlatformSpec:
+    """The installed platform ``name``, or an error that says how to install it."""
+    registry = platform_registry(pm)
+    spec = registry.specs.get(name)
+    if spec is None:
+        known = ", ".join(sorted(registry.specs)) or "none"
+        raise ConfigurationError(
+            f"no platform named {name!r} is installed (installed: {known}); "
+            f"install it with: pip install itsm-change-{name}"
+        )
+    return spec
+
+
 def metric_registry(pm: pluggy.PluginManager) -> MetricRegistry:
     registry = MetricRegistry()
     pm.hook.itsm_change_register_metric_kinds(register=registry)
@@ -145,14 +158,7 @@ class Platforms:
         """
         if name in self.instances:
             return self.instances[name]
-        registry = platform_registry(self.pm)
-        spec = registry.specs.get(name)
-        if spec is None:
-            known = ", ".join(sorted(registry.specs)) or "none"
-            raise ConfigurationError(
-                f"no platform named {name!r} is installed (installed: {known}); "
-                f"install it with: pip install itsm-change-{name}"
-            )
+        spec = platform_spec(self.pm, name)
         settings = platform_settings(name, spec.settings, spec.secrets, explicit=explicit)
         instance = spec.factory(settings)
         self.add(name, instance)

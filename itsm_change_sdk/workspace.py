@@ -21,8 +21,9 @@ from typing import Any
 import pluggy
 
 from .config import ledger_url
+from .errors import ProgramError, ProgramIssue
 from .ledger import EffectRow, Ledger
-from .model import Program, utcnow
+from .model import Channel, Program, utcnow
 from .planner import Plan
 from .plugins import Platforms, get_plugin_manager
 from .runner import ApplyReport, Runner
@@ -33,7 +34,19 @@ __all__ = ["Workspace", "retarget"]
 
 def retarget(program: Program, platform: str) -> Program:
     """The same program with every unit on ``platform``: rehearse on the sandbox, then run
-    the unchanged file against production with ``--platform``."""
+    the unchanged file against production with ``--platform``.
+
+    A ``ticket_note`` names its record per platform, so each needs one for ``platform``.
+    """
+    missing = [
+        ProgramIssue(f"communications.{index}.record",
+                     f"communication {event.id!r} has no record on {platform!r}; add one, "
+                     f"e.g. record: {{{platform}: <the change record's number or key>}}")
+        for index, event in enumerate(program.communications)
+        if event.channel is Channel.TICKET_NOTE and platform not in event.record
+    ]
+    if missing:
+        raise ProgramError(program.source or program.id, missing)
     units = tuple(dataclasses.replace(u, platform=platform) for u in program.units)
     return dataclasses.replace(program, units=units, platforms=(platform,))
 

@@ -137,3 +137,10 @@ def test_as_of_rehearses_a_date_in_the_programs_calendar(run):
     on_pilot = run("--as-of", "2027-01-12T09:00", "plan", EXAMPLE).output
     assert "at 2027-01-12 09:00 UTC" in on_pilot
     assert "+ create  training" in on_pilot
+
+
+def test_retargeting_needs_a_record_for_each_ticket_note(run):
+    result = run("plan", EXAMPLE, "--platform", "jira")
+    assert result.exit_code == 2
+    assert "communications." in result.output
+    assert "has no record on 'jira'; add one, e.g. record: {jira:" in result.output

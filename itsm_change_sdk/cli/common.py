@@ -32,9 +32,11 @@ def load(program_file: Path, platform: str | None, ws: Workspace | None = None) 
 
     kinds = None
     if ws is not None:
-        from ..plugins import metric_registry
+        from ..plugins import metric_registry, platform_spec
 
         kinds = set(metric_registry(ws.pm).kinds)
+        if platform:
+            platform_spec(ws.pm, platform)
     program = load_program(program_file, metric_kinds=kinds)
     return retarget(program, platform) if platform else program
 
