@@ -38,7 +38,7 @@ from . import admin, mapping, surveys, webhook
 from .api import TableAPI
 from .auth import build_auth
 from .mapping import CORRELATION_DISPLAY, TASK_CLOSED_COMPLETE, TASK_CLOSED_STATES
-from .query import Query, UnsafeQueryValue, check_field, sn_datetime
+from .query import Query, UnsafeQueryValue, check_field, check_value, sn_datetime
 from .writes import Write, run_writes
 
 __all__ = ["ServiceNowPlatform"]
@@ -391,8 +391,7 @@ class ServiceNowPlatform:
         wanted = {i for i in ids if i}
         out: dict[str, tuple[str, str]] = {}
         sys_ids = sorted(i for i in wanted if SYS_ID_RE.match(i))
-        numbers = sorted(i for i in wanted if not SYS_ID_RE.match(i) and "^" not in i
-                         and not i.lower().startswith("javascript:"))
+        numbers = sorted(i for i in wanted if not SYS_ID_RE.match(i) and _queryable(i))
         for column, values in (("sys_id", sys_ids), ("number", numbers)):
             for start in range(0, len(values), LOOKUP_CHUNK):
                 query = Query().any_of(column, values[start:start + LOOKUP_CHUNK])
@@ -419,13 +418,37 @@ class ServiceNowPlatform:
                      sys_id=sys_id, creates=True, note=True)
 
     def _find_notes(self, keys: Sequence[str]) -> dict[str, EffectRef]:
-        markers = {mapping.marker(k): k for k in keys}
+        """Notes by key. A note's key ends with ``:<sys_id or number>`` of its record, so the
+        search is narrowed to that record's journal (``element_id`` is indexed; a ``LIKE``
+        over the whole of ``sys_journal_field`` is slow on a real instance, and would also
+        match a marker an agent copied into another record). Keys whose last part names no
+        record are searched instance-wide."""
+        records = self._resolve_tickets([_note_target(k) for k in keys])
+        on_record: dict[str, list[str]] = {}
+        anywhere: list[str] = []
+        for key in keys:
+            target = records.get(_note_target(key))
+            if target is None:
+                anywhere.append(key)
+            else:
+                on_record.setdefault(target[1], []).append(key)
         found: dict[str, EffectRef] = {}
+        for sys_id, wanted in on_record.items():
+            self._search_notes(wanted, found, element_id=sys_id)
+        if anywhere:
+            self._search_notes(anywhere, found)
+        return found
+
+    def _search_notes(self, keys: Sequence[str], found: dict[str, EffectRef],
+                      element_id: str | None = None) -> None:
+        markers = {mapping.marker(k): k for k in keys}
         tokens = list(markers)
         for start in range(0, len(tokens), NOTE_LOOKUP_CHUNK):
-            query = (Query().eq("element", "work_notes")
-                     .contains_any("value", tokens[start:start + NOTE_LOOKUP_CHUNK])
-                     .order_by("sys_created_on", "sys_id"))
+            query = Query().eq("element", "work_notes")
+            if element_id is not None:
+                query.eq("element_id", element_id)
+            query.contains_any("value", tokens[start:start + NOTE_LOOKUP_CHUNK]).order_by(
+                "sys_created_on", "sys_id")
             for row in self.rows("sys_journal_field", query,
                                  ("sys_id", "element_id", "name", "value")):
                 for token in mapping.markers_in(str(row.get("value") or "")):
@@ -433,7 +456,6 @@ class ServiceNowPlatform:
                     if key is not None and key not in found:
                         found[key] = self.ref(key, str(row.get("name") or "task"),
                                               str(row.get("element_id")), note=True)
-        return found
 
     @hookimpl
     def itsm_change_post_prompts(
@@ -497,8 +519,7 @@ class ServiceNowPlatform:
                 yield comment
 
     def _resolve_users(self, user_names: set[str]) -> None:
-        wanted = sorted(u for u in user_names if u and u not in self._users
-                        and "^" not in u and not u.lower().startswith("javascript:"))
+        wanted = sorted(u for u in user_names if u and u not in self._users and _queryable(u))
         for start in range(0, len(wanted), LOOKUP_CHUNK):
             query = Query().any_of("user_name", wanted[start:start + LOOKUP_CHUNK])
             for row in self.rows("sys_user", query.order_by("sys_id"), ("sys_id", "user_name")):
@@ -621,6 +642,21 @@ def announcement_sys_id(key: str) -> str:
 def _split_remote(remote_id: str) -> tuple[str, str]:
     table, _, rest = remote_id.partition("/")
     return table, rest.split("#", 1)[0]
+
+
+def _queryable(value: str) -> bool:
+    """Whether an outside value (a ticket number, a user name) can go into a query; one that
+    cannot names no record, so it is simply not found."""
+    try:
+        check_value(value)
+    except UnsafeQueryValue:
+        return False
+    return True
+
+
+def _note_target(key: str) -> str:
+    """The record a note's key names: its last ``:`` part (a sys_id or a number)."""
+    return key.rsplit(":", 1)[-1] if ":" in key else ""
 
 
 def _by_table(refs: Sequence[EffectRef]) -> dict[str, list[EffectRef]]:

@@ -23,7 +23,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 import responses
-from itsm_change_servicenow import ServiceNowPlatform
+from itsm_change_servicenow import ServiceNowPlatform, client, mapping
+from itsm_change_servicenow.client import announcement_sys_id
+from itsm_change_servicenow.mapping import stored_key as real_stored_key
 
 from itsm_change_sdk.http import RetryPolicy
 from itsm_change_sdk.model import EffectKind, EffectRef, Person, Ticket
@@ -92,6 +94,7 @@ class ServiceNowFake:
         self.tokens: dict[str, datetime] = {}
         self.refresh_tokens: set[str] = set()
         self.token_requests: list[dict[str, Any]] = []
+        self.keys: set[str] = set()
         self.api_user = self.add_person("Integration", "svc@example.com", user_name="svc_itsm")
         for table, cols in COLUMNS.items():
             for col in cols:
@@ -197,14 +200,38 @@ class ServiceNowFake:
     def reopen_task(self, ref: EffectRef, at: datetime) -> None:
         self._set_state(ref, "1", at)
 
+    def remember_key(self, key: str) -> None:
+        """A key the plugin derived an identifier from (see the ``double`` fixture)."""
+        self.keys.add(key)
+
+    def decode(self, stored: str) -> str:
+        """The full correlation key behind what the instance stores: the key itself, its
+        ``chg-sha256:`` digest (long keys), or an announcement's UUIDv5 sys_id. A digest
+        cannot be inverted, so it is matched against the keys the plugin hashed."""
+        for key in self.keys:
+            if stored in (key, real_stored_key(key), real_stored_key(key, 200),
+                          announcement_sys_id(key)):
+                return key
+        return stored
+
+    @staticmethod
+    def _of_kind(key: str, kind: EffectKind) -> bool:
+        segment = {EffectKind.TRAINING: ":training:", EffectKind.PROMPT: ":prompt:"}.get(kind)
+        if segment is not None:
+            return segment in key
+        # Acknowledgement and feedback tasks look alike on the instance (and both keys have
+        # ``:comm:``): each kind sees both.
+        return ":training:" not in key and ":prompt:" not in key
+
     def records(self, kind: EffectKind) -> list[RemoteRecord]:
         out = []
         if kind in (EffectKind.TRAINING, EffectKind.FEEDBACK_REQUEST, EffectKind.MESSAGE):
             for row in self.tables["vtb_task"].values():
-                if row.get("correlation_display") == "itsm_change_sdk":
+                key = self.decode(str(row.get("correlation_id") or ""))
+                if row.get("correlation_display") == "itsm_change_sdk" and \
+                        self._of_kind(key, kind):
                     out.append(RemoteRecord(
-                        key=row["correlation_id"], kind=kind,
-                        remote_id=f"vtb_task/{row['sys_id']}",
+                        key=key, kind=kind, remote_id=f"vtb_task/{row['sys_id']}",
                         title=row["short_description"], body=row["description"],
                         open=row["active"] == "true", assignee=row["assigned_to"],
                         due=date.fromisoformat(row["due_date"][:10]) if row.get("due_date")
@@ -212,16 +239,18 @@ class ServiceNowFake:
         if kind in (EffectKind.PROMPT, EffectKind.MESSAGE):
             for row in self.tables["sys_journal_field"].values():
                 found = re.search(r"\[itsm-change:([^\]\s]+)\]", row["value"])
-                if found and row["element"] == "work_notes":
+                key = self.decode(found.group(1)) if found else ""
+                if found and row["element"] == "work_notes" and self._of_kind(key, kind):
                     out.append(RemoteRecord(
-                        key=found.group(1), kind=kind,
+                        key=key, kind=kind,
                         remote_id=f"{row['name']}/{row['element_id']}#note", title="",
                         body=row["value"], open=True, ticket_id=row["element_id"]))
         if kind is EffectKind.MESSAGE:
             for row in self.tables["announcement"].values():
                 out.append(RemoteRecord(
-                    key=row["sys_id"], kind=kind, remote_id=f"announcement/{row['sys_id']}",
-                    title=row["title"], body=row["summary"], open=row["active"] == "true"))
+                    key=self.decode(row["sys_id"]), kind=kind,
+                    remote_id=f"announcement/{row['sys_id']}", title=row["title"],
+                    body=row["summary"], open=row["active"] == "true"))
         return out
 
     def fail_next_write(self, after_apply: bool) -> None:
@@ -510,8 +539,22 @@ def rsps():
 
 
 @pytest.fixture
-def double(rsps):
-    return ServiceNowFake(rsps)
+def double(rsps, monkeypatch):
+    fake = ServiceNowFake(rsps)
+
+    def stored_key(key: str, limit: int = mapping.KEY_LIMIT) -> str:
+        fake.remember_key(key)
+        return real_stored_key(key, limit)
+
+    def derived_sys_id(key: str) -> str:
+        fake.remember_key(key)
+        return announcement_sys_id(key)
+
+    # What the instance keeps of a key may be a one-way digest; the fake notes the keys the
+    # plugin digests so that ``records`` can report the full key (the platform cannot).
+    monkeypatch.setattr(mapping, "stored_key", stored_key)
+    monkeypatch.setattr(client, "announcement_sys_id", derived_sys_id)
+    return fake
 
 
 @pytest.fixture

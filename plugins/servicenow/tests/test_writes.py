@@ -195,6 +195,40 @@ class TestCommunication:
         assert not double.tables["sys_journal_field"]
 
 
+class TestNoteLookup:
+    def test_a_note_is_looked_up_on_the_record_its_key_names(self, platform, double, rsps):
+        ticket = double.add_ticket(title="Portal rollout", kind="change",
+                                   opened_at=datetime(2025, 2, 1, tzinfo=UTC))
+        other = double.add_ticket(title="Copy", opened_at=datetime(2025, 2, 2, tzinfo=UTC))
+        effect = message("ticket_note", f"chg:portal:comm:kickoff:{ticket.number}",
+                         ticket_id=ticket.number)
+        # An agent pasted the note, marker and all, into another record first.
+        double.add_comment(other.id, double.add_person("Agent", "a@example.com"),
+                           f"fyi [itsm-change:{effect.key}]",
+                           datetime(2025, 2, 3, tzinfo=UTC), internal=True)
+        platform.itsm_change_deliver_communication([effect], {})
+        rsps.calls.reset()
+
+        (ref,) = platform.itsm_change_find_effects(EffectKind.MESSAGE, [effect.key])
+
+        assert ref.remote_id == f"change_request/{ticket.id}#note"
+        journal = [c.request.url for c in rsps.calls if "sys_journal_field" in c.request.url]
+        assert journal and all(f"element_id%3D{ticket.id}" in url for url in journal)
+
+    def test_a_key_naming_no_record_is_searched_everywhere(self, platform, double):
+        ticket = double.add_ticket(title="x", opened_at=datetime(2025, 2, 1, tzinfo=UTC))
+        effect = message("ticket_note", "chg:portal:comm:k3:legacy", ticket_id=ticket.id)
+        platform.itsm_change_deliver_communication([effect], {})
+        (ref,) = platform.itsm_change_find_effects(EffectKind.MESSAGE, [effect.key])
+        assert ref.remote_id == f"incident/{ticket.id}#note"
+
+    def test_a_key_that_no_query_can_carry_is_refused(self, platform, rsps):
+        with pytest.raises(ConfigurationError, match="line break"):
+            platform.itsm_change_find_effects(
+                EffectKind.PROMPT, ["chg:portal:prompt:x:INC1\nactive=true"])
+        assert not any("sys_journal_field" in c.request.url for c in rsps.calls)
+
+
 class TestPrompts:
     def test_prompt_is_a_work_note_found_again_by_key(self, platform, double):
         ticket = double.add_ticket(title="VPN down", opened_at=datetime(2025, 2, 1, tzinfo=UTC))
@@ -238,5 +272,6 @@ class TestCorrelationField:
         platform.itsm_change_publish_training([effect], {})
         row = next(iter(double.tables["vtb_task"].values()))
         assert len(row["correlation_id"]) <= 100
+        assert [r.key for r in double.records(EffectKind.TRAINING)] == [effect.key]
         assert [r.key for r in platform.itsm_change_find_effects(
             EffectKind.TRAINING, [effect.key])] == [effect.key]
