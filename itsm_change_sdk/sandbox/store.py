@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import ConfigurationError, NotFound
 from ..ledger import UTCDateTime
 from ..model import Comment, Person, Ticket, TicketFilter, utcnow
+from . import events as outbox
 
 __all__ = ["SandboxStore"]
 
@@ -129,6 +130,7 @@ class SandboxStore:
                 options["connect_args"] = {"timeout": 30, "check_same_thread": False}
             self.engine: Engine = sa.create_engine(url, **options)
             metadata.create_all(self.engine)
+            outbox.create(self.engine)
         except (sa.exc.OperationalError, sa.exc.ArgumentError) as exc:
             raise ConfigurationError(
                 f"cannot open the sandbox database {url}: {str(exc).splitlines()[0]}; "
@@ -137,7 +139,9 @@ class SandboxStore:
 
     def reset(self) -> None:
         metadata.drop_all(self.engine)
+        outbox.drop(self.engine)
         metadata.create_all(self.engine)
+        outbox.create(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -199,6 +203,7 @@ class SandboxStore:
             seq = result.inserted_primary_key[0] if result.inserted_primary_key else 0
             number = f"{prefix}{1000 + int(seq):07d}"
             conn.execute(tickets.update().where(tickets.c.seq == seq).values(number=number))
+            outbox.record_event(conn, "ticket_created", opened_at, ticket=number)
         ticket = self.ticket(number)
         assert ticket is not None
         return ticket
@@ -223,6 +228,7 @@ class SandboxStore:
         with self.engine.begin() as conn:
             conn.execute(tickets.update().where(tickets.c.number == number)
                          .values(**values, updated_at=at))
+            outbox.record_event(conn, "ticket_updated", at, ticket=number)
         ticket = self.ticket(number)
         assert ticket is not None
         return ticket
@@ -279,7 +285,12 @@ class SandboxStore:
             ))
             conn.execute(tickets.update().where(tickets.c.number == ticket)
                          .values(updated_at=at))
-        return f"N{int(result.inserted_primary_key[0]):07d}"  # type: ignore[index]
+            number = f"N{int(result.inserted_primary_key[0]):07d}"  # type: ignore[index]
+            if key is None:  # staff comments only; our own notes are no event
+                outbox.record_event(conn, "comment_added", at, ticket=ticket,
+                                    comment_id=number, author=author, text=text,
+                                    internal=internal)
+        return number
 
     def notes(self, ticket: str) -> list[Comment]:
         with self.engine.connect() as conn:
@@ -352,12 +363,16 @@ class SandboxStore:
     def set_task_state(self, number: str, state: str, at: datetime | None = None) -> None:
         """``open``, ``closed`` (done by the assignee) or ``cancelled`` (retired)."""
         at = at or self.clock()
-        if self.task(number) is None:
+        task = self.task(number)
+        if task is None:
             raise NotFound(f"no task {number}", platform="sandbox")
         closed_at = at if state == "closed" else None
         with self.engine.begin() as conn:
             conn.execute(tasks.update().where(tasks.c.number == number)
                          .values(state=state, updated_at=at, closed_at=closed_at))
+            if state != task["state"] and "closed" in (state, task["state"]):
+                event = "task_completed" if state == "closed" else "task_reopened"
+                outbox.record_event(conn, event, at, ticket=number, effect_key=task["key"])
 
     def answer_survey(self, task_number: str, scores: Mapping[str, int], text: str,
                       at: datetime | None = None) -> None:

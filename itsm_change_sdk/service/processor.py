@@ -1,0 +1,169 @@
+"""Processing recorded events: prompts on tickets, feedback from comments, completions.
+
+Runs after the webhook was answered, in a worker thread of ``serve`` (or any process that
+shares the ledger). Events are claimed with a lease, so replicas never process one event at
+the same time, and one left half-done by a killed process is taken up again. Every action
+is idempotent (prompts once per ticket, feedback once per comment, completions only on a
+change), so processing an event twice does no harm.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ..errors import NotFound
+from ..ledger import EventRow, Ledger
+from ..model import Program, Ticket, TicketEvent, TicketEventKind
+from ..plugins import Platforms
+from ..sync import Syncer
+from .codec import event_from_payload
+
+__all__ = ["EventWorker", "Processor", "ProcessorStats"]
+
+log = logging.getLogger(__name__)
+
+# How far back to look for a marked comment when the event did not carry it.
+COMMENT_WINDOW = timedelta(minutes=10)
+
+
+@dataclass
+class ProcessorStats:
+    processed: int = 0
+    failed: int = 0
+    last_error: str | None = None
+    last_run: datetime | None = None
+    errors: dict[int, str] = field(default_factory=dict)
+
+
+class Processor:
+    """Does the work one event asks for, through :class:`~itsm_change_sdk.sync.Syncer`."""
+
+    def __init__(self, program: Program, platforms: Platforms, ledger: Ledger,
+                 clock: Callable[[], datetime]) -> None:
+        self.program = program
+        self.platforms = platforms
+        self.ledger = ledger
+        self.clock = clock
+        self.syncer = Syncer(program, platforms, ledger, clock)
+        self.stats = ProcessorStats()
+
+    def handle(self, event: TicketEvent) -> None:
+        """Act on one event; raises when it should be tried again later."""
+        if event.platform not in self.platforms.instances:
+            log.warning("event %s from %s: platform not enabled here; ignored",
+                        event.event_id, event.platform)
+            return
+        kind = event.kind
+        if kind in (TicketEventKind.TICKET_CREATED, TicketEventKind.TICKET_UPDATED):
+            ticket = self._ticket(event)
+            if ticket is not None:
+                self.prompt(ticket)
+        elif kind is TicketEventKind.COMMENT_ADDED:
+            self._comment(event)
+        elif kind in (TicketEventKind.TASK_COMPLETED, TicketEventKind.TASK_REOPENED):
+            key = event.effect_key
+            if key and key.startswith(f"chg:{self.program.id}:"):
+                self.syncer.record_completion(key, kind is TicketEventKind.TASK_COMPLETED,
+                                              event.occurred_at)
+
+    def prompt(self, ticket: Ticket) -> int:
+        """Post every applicable prompt on ``ticket`` (once per ticket per prompt)."""
+        posted = 0
+        for prompt in self.program.prompts:
+            if prompt.filter.platform and prompt.filter.platform != ticket.platform:
+                continue
+            posted += self.syncer.post_prompts(prompt, [ticket])
+        return posted
+
+    def _ticket(self, event: TicketEvent) -> Ticket | None:
+        if event.ticket is not None and not event.needs_refresh:
+            return event.ticket
+        ticket_id = event.ticket_id or (event.ticket.id if event.ticket else None)
+        if not ticket_id:
+            return None
+        try:
+            ticket: Ticket | None = self.platforms.call(
+                event.platform, "itsm_change_get_ticket", ticket_id=ticket_id)
+        except NotFound:
+            return None
+        return ticket
+
+    def _comment(self, event: TicketEvent) -> None:
+        if event.comment is not None:
+            self.syncer.capture_comment(event.comment)
+            return
+        # A trigger without the comment (Freshservice): read the ticket's marked comments.
+        since = event.occurred_at - COMMENT_WINDOW
+        comments = self.platforms.call(event.platform, "itsm_change_find_comments",
+                                       marker=self.program.feedback_marker, since=since) or []
+        for comment in comments:
+            if event.ticket_id is None or comment.ticket_id == event.ticket_id:
+                self.syncer.capture_comment(comment)
+
+    def process(self, row: EventRow) -> bool:
+        """Process one claimed row; True when done. A failure keeps the claim, so its lease
+        is the back-off before the event is tried again."""
+        try:
+            self.handle(event_from_payload(row.payload))
+        except Exception as exc:
+            self.stats.failed += 1
+            message = f"{type(exc).__name__}: {exc}"
+            self.stats.last_error = message
+            self.stats.errors[row.id] = message
+            log.error("event %s (%s, attempt %d) failed, retried after its lease: %s",
+                      row.event_id, row.platform, row.attempts + 1, message)
+            return False
+        self.ledger.finish_event(row.id, None, self.clock())
+        self.stats.errors.pop(row.id, None)
+        self.stats.processed += 1
+        return True
+
+    def run_once(self, limit: int = 50, delay: float = 0.0) -> int:
+        """Claim up to ``limit`` events and process them; the number claimed."""
+        rows = self.ledger.claim_events(limit, self.clock())
+        for row in rows:
+            if delay:
+                time.sleep(delay)
+            self.process(row)
+        self.stats.last_run = self.clock()
+        return len(rows)
+
+
+class EventWorker(threading.Thread):
+    """The background thread that drains the event backlog.
+
+    :param delay: seconds to wait before each event (tests use it to kill the server
+        between the acknowledgement and the processing).
+    """
+
+    def __init__(self, processor: Processor, poll: float = 1.0, delay: float = 0.0) -> None:
+        super().__init__(name="itsm-change-events", daemon=True)
+        self.processor = processor
+        self.poll = poll
+        self.delay = delay
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+
+    def notify(self) -> None:
+        self.wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        self.wake.set()
+        self.join(timeout)
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            self.wake.clear()
+            try:
+                busy = self.processor.run_once(delay=self.delay) > 0
+            except Exception as exc:  # the ledger is down: keep the thread, retry later
+                log.error("event worker: %s: %s", type(exc).__name__, exc)
+                busy = False
+            if not busy:
+                self.wake.wait(self.poll)

@@ -1,0 +1,176 @@
+"""``itsm-change serve``: the WSGI app on waitress, the event worker and the scheduler in
+one process.
+
+Several replicas may share a PostgreSQL ledger: intake de-duplicates on the ledger's unique
+key, events are claimed with leases, and the scheduler ticks under a shared lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets as secrets_module
+import signal
+import threading
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from ..config import platform_settings
+from ..model import Program
+from ..sandbox.events import Forwarder, ForwarderThread
+from ..sandbox.platform import SandboxPlatform
+from ..workspace import Workspace
+from .app import DEFAULT_MAX_BODY, ServiceApp
+from .intake import Intake
+from .processor import EventWorker, Processor
+from .scheduler import Scheduler, SchedulerThread
+
+__all__ = ["EventService", "ServeOptions", "webhook_secret"]
+
+log = logging.getLogger(__name__)
+
+SYNC_MODES = ("auto", "always", "never")
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    threads: int = 8
+    tick: float = 60.0
+    """Seconds between scheduler ticks."""
+    max_body: int = DEFAULT_MAX_BODY
+    sync: str = "auto"
+    """``auto`` polls the platforms without a webhook secret, ``always`` all, ``never`` none."""
+    poll: float = 1.0
+    """Seconds the event worker waits for new events when idle (other replicas' events)."""
+    processing_delay: float = 0.0
+    forward_sandbox: bool = True
+    """Forward the sandbox's staff actions to this service's sandbox webhook."""
+
+
+def webhook_secret(ws: Workspace, platform: str) -> str | None:
+    """The platform's ``webhook_secret`` setting (explicit > config file > environment)."""
+    settings = platform_settings(platform, ("webhook_secret",), ("webhook_secret",),
+                                 explicit=ws.settings.get(platform))
+    value = settings.get("webhook_secret")
+    return str(value) if value else None
+
+
+class EventService:
+    """Everything ``serve`` runs, built from a workspace whose platforms are enabled."""
+
+    def __init__(self, ws: Workspace, program: Program, options: ServeOptions) -> None:
+        if options.sync not in SYNC_MODES:
+            raise ValueError(f"sync must be one of {SYNC_MODES}")
+        self.ws = ws
+        self.program = program
+        self.options = options
+        self.secrets: dict[str, str | None] = {
+            name: webhook_secret(ws, name) for name in ws.platforms.instances}
+        self.generated: set[str] = set()
+        if "sandbox" in self.secrets and self.secrets["sandbox"] is None \
+                and options.forward_sandbox:
+            # Beside the sandbox nobody else signs its events: a per-process secret will do.
+            self.secrets["sandbox"] = secrets_module.token_hex(32)
+            self.generated.add("sandbox")
+        self.processor = Processor(program, ws.platforms, ws.ledger, ws.clock)
+        self.worker = EventWorker(self.processor, options.poll, options.processing_delay)
+        self.intake = Intake(ws.platforms, ws.ledger, self.secrets, clock=ws.clock,
+                             on_recorded=self.worker.notify)
+        self.polled = [p for p in program.platforms if p in ws.platforms.instances and (
+            options.sync == "always" or (options.sync == "auto" and not self.secrets.get(p)))]
+        self.scheduler = Scheduler(ws, program, self.polled)
+        self.scheduler_thread = SchedulerThread(self.scheduler, options.tick)
+        self.app = ServiceApp(self.intake, self.health, options.max_body)
+        self.forwarder: ForwarderThread | None = None
+        self.server: Any = None
+        self.url = ""
+
+    # -- health ------------------------------------------------------------------------
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        document: dict[str, Any] = {"program": self.program.id}
+        healthy = True
+        try:
+            counts = self.ws.ledger.event_counts()
+            document["ledger"] = {"ok": True}
+            document["events"] = {**counts, "backlog": counts["received"] - counts["processed"],
+                                  "failing": len(self.processor.stats.errors)}
+        except Exception as exc:
+            healthy = False
+            document["ledger"] = {"ok": False, "error": type(exc).__name__}
+        last = self.scheduler.last
+        ran = self.scheduler.last_run
+        stale = last is None or (self.ws.clock() - last.finished).total_seconds() > max(
+            3 * self.options.tick, 60)
+        document["scheduler"] = {
+            "tick_seconds": self.options.tick, "ticks": self.scheduler.ticks,
+            "last_tick": last.finished.isoformat() if last else None,
+            "last_run": ran.finished.isoformat() if ran else None,
+            "last_error": last.error if last else None,
+            "stale": stale and self.scheduler_thread.is_alive(),
+        }
+        document["platforms"] = {
+            name: {"webhook": bool(self.secrets.get(name)), "polled": name in self.polled}
+            for name in self.ws.platforms.instances}
+        document["status"] = "ok" if healthy else "unavailable"
+        return healthy, document
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Bind the socket and start the background threads; returns the base URL."""
+        from waitress.server import create_server
+
+        self.server = create_server(
+            self.app, host=self.options.host, port=self.options.port,
+            threads=self.options.threads, ident="itsm-change",
+            # waitress buffers a body before the app sees it: cap that buffer as well.
+            max_request_body_size=self.options.max_body + 1,
+            clear_untrusted_proxy_headers=True, channel_timeout=30,
+        )
+        host = self.options.host
+        connect = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+        port = int(self.server.effective_port)
+        self.url = f"http://{connect}:{port}"
+        self.worker.start()
+        self.scheduler_thread.start()
+        self._start_forwarder()
+        return self.url
+
+    def _start_forwarder(self) -> None:
+        platform = self.ws.platforms.instances.get("sandbox")
+        secret = self.secrets.get("sandbox")
+        if not self.options.forward_sandbox or secret is None \
+                or not isinstance(platform, SandboxPlatform):
+            return
+        forwarder = Forwarder(platform.store.engine, f"{self.url}/webhooks/sandbox", secret)
+        self.forwarder = ForwarderThread(forwarder, self.ws.clock, self.options.poll)
+        self.forwarder.start()
+
+    def serve_forever(self) -> None:
+        """Serve until SIGINT or SIGTERM, then stop the threads."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _exit_on_signal)
+        try:
+            self.server.run()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        if self.forwarder is not None:
+            self.forwarder.stop()
+            self.forwarder.forwarder.close()
+        if self.scheduler_thread.is_alive():
+            self.scheduler_thread.stop()
+        if self.worker.is_alive():
+            self.worker.stop()
+        if self.server is not None:
+            self.server.task_dispatcher.shutdown()
+            self.server.close()
+            self.server = None
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
