@@ -2,25 +2,42 @@
 
 A :class:`MetricKind` turns tickets into one number (a share, a mean, a rate). Kinds are
 pluggable through ``itsm_change_register_metric_kinds``; the common ones ship here. Memory
-is bounded by units x goals x weeks, never by the number of tickets.
+is bounded by units x goals x weeks, never by the number of tickets: the stream is read once
+and no ticket is kept.
+
+Three windows per unit, from its wave's dates:
+
+- *before*: tickets opened before the wave starts (the measured baseline);
+- *current*: tickets opened on or after go-live (the result);
+- *weekly*: every week, before and after, for the trend. The week between start and go-live
+  (training) counts only in the weekly trend.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Protocol
 
 from .hookspecs import hookimpl
-from .model import Goal, Program, Ticket
+from .model import Goal, Program, Ticket, TicketFilter, Unit
 
 __all__ = [
     "Accumulator",
+    "ChannelShare",
+    "FirstContactResolution",
+    "GoalEngine",
     "GoalResult",
+    "MeanHours",
+    "MeanTimeToResolve",
     "MetricKind",
+    "ReopenRate",
+    "ResolvedShare",
+    "Share",
     "UnitResult",
     "builtin_metric_kinds",
+    "compile_filter",
     "compute_goals",
     "week_start",
 ]
@@ -36,22 +53,35 @@ class Accumulator(Protocol):
 
 
 class MetricKind(Protocol):
-    name: str
-    title: str
-    unit_label: str
+    """A kind of goal metric. ``unit_label`` is ``share``, ``hours`` or a free label; the
+    report formats shares as percentages and hours with an ``h``."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def unit_label(self) -> str: ...
 
     def accumulator(self, params: Mapping[str, Any]) -> Accumulator: ...
 
 
-@dataclass
-class _Share:
-    predicate: Any
-    hits: int = 0
-    total: int = 0
+class Share:
+    """Share of the tickets added for which ``predicate`` holds."""
+
+    __slots__ = ("hits", "predicate", "total")
+
+    def __init__(self, predicate: Callable[[Ticket], bool]) -> None:
+        self.predicate = predicate
+        self.hits = 0
+        self.total = 0
 
     def add(self, ticket: Ticket) -> None:
         self.total += 1
-        self.hits += bool(self.predicate(ticket))
+        if self.predicate(ticket):
+            self.hits += 1
 
     def value(self) -> float | None:
         return self.hits / self.total if self.total else None
@@ -61,22 +91,71 @@ class _Share:
         return self.total
 
 
-@dataclass
-class _MeanHours:
-    total: float = 0.0
-    n: int = 0
+class ResolvedShare(Share):
+    """Like :class:`Share`, over resolved tickets only (open ones have no outcome yet)."""
+
+    __slots__ = ()
 
     def add(self, ticket: Ticket) -> None:
         if ticket.resolved_at is not None:
-            self.total += (ticket.resolved_at - ticket.opened_at).total_seconds() / 3600
+            self.total += 1
+            if self.predicate(ticket):
+                self.hits += 1
+
+
+class MeanHours:
+    """Mean hours from opening to resolution, over resolved tickets."""
+
+    __slots__ = ("n", "total")
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.n = 0
+
+    def add(self, ticket: Ticket) -> None:
+        resolved = ticket.resolved_at
+        if resolved is not None:
+            self.total += (resolved - ticket.opened_at).total_seconds()
             self.n += 1
 
     def value(self) -> float | None:
-        return self.total / self.n if self.n else None
+        return self.total / self.n / 3600 if self.n else None
 
     @property
     def count(self) -> int:
         return self.n
+
+
+class _ChannelShareAcc:
+    # Specialised rather than Share(lambda): this is the hottest accumulator in practice.
+    __slots__ = ("channel", "hits", "total")
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.hits = 0
+        self.total = 0
+
+    def add(self, ticket: Ticket) -> None:
+        self.total += 1
+        channel = ticket.channel
+        if channel is not None and (channel == self.channel
+                                    or channel.casefold() == self.channel):
+            self.hits += 1
+
+    def value(self) -> float | None:
+        return self.hits / self.total if self.total else None
+
+    @property
+    def count(self) -> int:
+        return self.total
+
+
+def _first_contact(ticket: Ticket) -> bool:
+    return ticket.reassignment_count == 0 and ticket.reopen_count == 0
+
+
+def _reopened(ticket: Ticket) -> bool:
+    return ticket.reopen_count > 0
 
 
 @dataclass(frozen=True)
@@ -88,8 +167,7 @@ class ChannelShare:
     unit_label: str = "share"
 
     def accumulator(self, params: Mapping[str, Any]) -> Accumulator:
-        channel = str(params.get("channel", "portal")).casefold()
-        return _Share(lambda t: (t.channel or "").casefold() == channel)
+        return _ChannelShareAcc(str(params.get("channel", "portal")).casefold())
 
 
 @dataclass(frozen=True)
@@ -101,7 +179,7 @@ class MeanTimeToResolve:
     unit_label: str = "hours"
 
     def accumulator(self, params: Mapping[str, Any]) -> Accumulator:
-        return _MeanHours()
+        return MeanHours()
 
 
 @dataclass(frozen=True)
@@ -113,7 +191,7 @@ class FirstContactResolution:
     unit_label: str = "share"
 
     def accumulator(self, params: Mapping[str, Any]) -> Accumulator:
-        return _ResolvedShare(lambda t: t.reassignment_count == 0 and t.reopen_count == 0)
+        return ResolvedShare(_first_contact)
 
 
 @dataclass(frozen=True)
@@ -125,14 +203,7 @@ class ReopenRate:
     unit_label: str = "share"
 
     def accumulator(self, params: Mapping[str, Any]) -> Accumulator:
-        return _ResolvedShare(lambda t: t.reopen_count > 0)
-
-
-@dataclass
-class _ResolvedShare(_Share):
-    def add(self, ticket: Ticket) -> None:
-        if ticket.resolved_at is not None:
-            super().add(ticket)
+        return ResolvedShare(_reopened)
 
 
 def builtin_metric_kinds() -> list[MetricKind]:
@@ -146,6 +217,7 @@ def itsm_change_register_metric_kinds(register: Any) -> None:
 
 
 def week_start(day: date) -> date:
+    """The Monday of ``day``'s week: weeks are ISO weeks, Monday to Sunday."""
     return day - timedelta(days=day.weekday())
 
 
@@ -153,6 +225,7 @@ def week_start(day: date) -> date:
 class UnitResult:
     unit: str
     baseline: float
+    """The goal's declared baseline (what the target was set against)."""
     target: float
     higher_is_better: bool
     current: float | None = None
@@ -160,7 +233,10 @@ class UnitResult:
     current_count: int = 0
     before: float | None = None
     """Over tickets opened before the unit's wave started (the measured baseline)."""
+    before_count: int = 0
     weekly: dict[date, float | None] = field(default_factory=dict)
+    """Week (Monday) -> value over tickets opened that week, oldest first."""
+    weekly_counts: dict[date, int] = field(default_factory=dict)
 
     @property
     def met(self) -> bool:
@@ -186,52 +262,163 @@ class GoalResult:
     units: dict[str, UnitResult] = field(default_factory=dict)
 
 
+_FILTER_FIELDS = (
+    ("kinds", "kind"), ("categories", "category"), ("services", "service"),
+    ("groups", "group"), ("channels", "channel"), ("priorities", "priority"),
+)
+
+_Check = tuple[str, frozenset[str]]
+
+
+def _compile(flt: TicketFilter) -> tuple[_Check, ...]:
+    """A filter as (ticket attribute, casefolded alternatives) pairs, built once per goal
+    instead of once per ticket."""
+    return tuple((attr, frozenset(v.casefold() for v in getattr(flt, name)))
+                 for name, attr in _FILTER_FIELDS if getattr(flt, name))
+
+
+class _Slot:
+    """One goal for one unit: its windows' accumulators."""
+
+    __slots__ = ("before", "checks", "current", "go_live", "goal_index", "kind", "params",
+                 "platform", "starts", "weekly")
+
+    def __init__(self, goal_index: int, goal: Goal, kind: MetricKind, go_live: date,
+                 starts: date) -> None:
+        self.goal_index = goal_index
+        self.kind = kind
+        self.params = goal.params
+        self.checks = _compile(goal.filter)
+        self.platform = goal.filter.platform or None
+        self.go_live = go_live.toordinal()
+        self.starts = starts.toordinal()
+        self.current = kind.accumulator(goal.params)
+        self.before = kind.accumulator(goal.params)
+        self.weekly: dict[int, Accumulator] = {}
+
+
+_CACHE_LIMIT = 10_000
+
+
+class GoalEngine:
+    """Every goal's windows per unit, fed one ticket at a time.
+
+    ``add`` returns the ticket's unit (or None) so a caller making its own pass over the same
+    stream (the report's prompt comparison) need not look the unit up again.
+    """
+
+    def __init__(self, program: Program, kinds: Mapping[str, MetricKind]) -> None:
+        self.program = program
+        self.units = program.units
+        self.results: list[GoalResult] = []
+        slots_by_unit: list[list[_Slot]] = [[] for _ in program.units]
+        index_of = {u.id: i for i, u in enumerate(program.units)}
+        for gi, goal in enumerate(program.goals):
+            kind = kinds[goal.metric]
+            unit_ids = list(goal.units) or [u.id for u in program.units]
+            self.results.append(GoalResult(goal, kind.title, kind.unit_label, {
+                u: UnitResult(u, goal.baseline, goal.target, goal.higher_is_better)
+                for u in unit_ids}))
+            for unit_id in unit_ids:
+                unit = program.unit(unit_id)
+                wave = program.wave(unit.wave)
+                slots_by_unit[index_of[unit_id]].append(
+                    _Slot(gi, goal, kind, wave.go_live, wave.starts))
+        self._slots = [tuple(s) for s in slots_by_unit]
+        # (platform, group as given) -> unit index; -1 for "no unit". Filled lazily from the
+        # casefolded table so casefold runs once per distinct group name, not per ticket.
+        self._by_group: dict[tuple[str, str], int] = {}
+        for i in range(len(program.units) - 1, -1, -1):  # first unit in file order wins
+            unit = program.units[i]
+            for name in unit.ticket_groups or ((unit.group,) if unit.group else ()):
+                self._by_group[(unit.platform, name.casefold())] = i
+        self._cache: dict[tuple[str, str | None], int] = {}
+        self.tickets_seen = 0
+
+    def unit_index(self, ticket: Ticket) -> int:
+        key = (ticket.platform, ticket.group)
+        found = self._cache.get(key)
+        if found is None:
+            group = ticket.group
+            found = -1 if group is None else self._by_group.get(
+                (ticket.platform, group.casefold()), -1)
+            if len(self._cache) < _CACHE_LIMIT:
+                self._cache[key] = found
+        return found
+
+    def add(self, ticket: Ticket) -> Unit | None:
+        self.tickets_seen += 1
+        index = self.unit_index(ticket)
+        if index < 0:
+            return None
+        slots = self._slots[index]
+        if slots:
+            ordinal = ticket.opened_at.toordinal()
+            week = (ordinal - 1) // 7  # ordinal 1 (0001-01-01) is a Monday
+            for slot in slots:
+                if slot.platform is not None and ticket.platform != slot.platform:
+                    continue
+                if slot.checks and not _matches(slot.checks, ticket):
+                    continue
+                acc = slot.weekly.get(week)
+                if acc is None:
+                    acc = slot.weekly[week] = slot.kind.accumulator(slot.params)
+                acc.add(ticket)
+                if ordinal >= slot.go_live:
+                    slot.current.add(ticket)
+                elif ordinal < slot.starts:
+                    slot.before.add(ticket)
+        return self.units[index]
+
+    def add_all(self, tickets: Iterable[Ticket]) -> None:
+        add = self.add
+        for ticket in tickets:
+            add(ticket)
+
+    def finish(self) -> list[GoalResult]:
+        """The results so far (the engine may keep taking tickets afterwards)."""
+        for index, slots in enumerate(self._slots):
+            unit_id = self.units[index].id
+            for slot in slots:
+                result = self.results[slot.goal_index].units[unit_id]
+                result.current = slot.current.value()
+                result.current_count = slot.current.count
+                result.before = slot.before.value()
+                result.before_count = slot.before.count
+                result.weekly = {}
+                result.weekly_counts = {}
+                for week in sorted(slot.weekly):
+                    acc = slot.weekly[week]
+                    monday = date.fromordinal(week * 7 + 1)
+                    result.weekly[monday] = acc.value()
+                    result.weekly_counts[monday] = acc.count
+        return self.results
+
+
+def _matches(checks: tuple[_Check, ...], ticket: Ticket) -> bool:
+    for attr, wanted in checks:
+        value = getattr(ticket, attr)
+        if value is None or (value not in wanted and value.casefold() not in wanted):
+            return False
+    return True
+
+
+def compile_filter(flt: TicketFilter) -> Callable[[Ticket], bool]:
+    """``flt.matches`` with the casefolded sets built once, for use on a ticket stream."""
+    checks = _compile(flt)
+    platform = flt.platform or None
+
+    def matches(ticket: Ticket) -> bool:
+        if platform is not None and ticket.platform != platform:
+            return False
+        return not checks or _matches(checks, ticket)
+
+    return matches
+
+
 def compute_goals(program: Program, tickets: Iterable[Ticket],
                   kinds: Mapping[str, MetricKind]) -> list[GoalResult]:
     """Every goal's baseline, current value and weekly trend per unit, in one pass."""
-    results: list[GoalResult] = []
-    plans: list[tuple[Goal, MetricKind, list[str]]] = []
-    for goal in program.goals:
-        kind = kinds[goal.metric]
-        unit_ids = list(goal.units) or [u.id for u in program.units]
-        plans.append((goal, kind, unit_ids))
-        results.append(GoalResult(goal, kind.title, kind.unit_label, {
-            u: UnitResult(u, goal.baseline, goal.target, goal.higher_is_better)
-            for u in unit_ids}))
-    current: dict[tuple[int, str], Accumulator] = {}
-    before: dict[tuple[int, str], Accumulator] = {}
-    weekly: dict[tuple[int, str, date], Accumulator] = {}
-    go_live = {u.id: program.wave(u.wave).go_live for u in program.units}
-    starts = {u.id: program.wave(u.wave).starts for u in program.units}
-    for ticket in tickets:
-        unit = program.unit_for_ticket(ticket)
-        if unit is None:
-            continue
-        opened = ticket.opened_at.date()
-        for index, (goal, kind, unit_ids) in enumerate(plans):
-            if unit.id not in unit_ids or not goal.filter.matches(ticket):
-                continue
-            slot = (index, unit.id)
-            week = (index, unit.id, week_start(opened))
-            if week not in weekly:
-                weekly[week] = kind.accumulator(goal.params)
-            weekly[week].add(ticket)
-            if opened >= go_live[unit.id]:
-                if slot not in current:
-                    current[slot] = kind.accumulator(goal.params)
-                current[slot].add(ticket)
-            elif opened < starts[unit.id]:
-                if slot not in before:
-                    before[slot] = kind.accumulator(goal.params)
-                before[slot].add(ticket)
-    for index, result in enumerate(results):
-        for unit_id, unit_result in result.units.items():
-            if (index, unit_id) in current:
-                acc = current[(index, unit_id)]
-                unit_result.current = acc.value()
-                unit_result.current_count = acc.count
-            if (index, unit_id) in before:
-                unit_result.before = before[(index, unit_id)].value()
-    for (index, unit_id, week), acc in sorted(weekly.items(), key=lambda kv: kv[0][2]):
-        results[index].units[unit_id].weekly[week] = acc.value()
-    return results
+    engine = GoalEngine(program, kinds)
+    engine.add_all(tickets)
+    return engine.finish()
