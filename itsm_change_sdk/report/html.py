@@ -1,0 +1,300 @@
+"""The report as one self-contained HTML page: inline CSS, inline SVG, no scripts.
+
+Nothing in the page points to the network (no fonts, images, scripts or stylesheets), and a
+Content-Security-Policy forbids loading anything, so it can be mailed or attached to a
+change record and opens the same offline. Every text from tickets, comments and the program
+file is escaped.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from ..metrics import GoalResult, UnitResult
+from ..model import Program
+from .build import Report
+from .gates import fmt_value
+from .svg import Bar, Line, Series, bar_chart, esc, line_chart, nice_ceiling, slug
+
+__all__ = ["render_html"]
+
+DIM_COLORS = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1", "#9c755f"]
+UNIT_LINE = "#2f5d8a"
+TARGET = "#1a7f37"
+BASELINE = "#888888"
+GO_LIVE = "#b35900"
+OK_BAR = "#3b8f5a"
+LOW_BAR = "#c9553f"
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
+ margin:0;color:#1f2328;background:#f4f5f7}
+main{max-width:1180px;margin:0 auto;padding:20px 28px 60px}
+h1{font-size:24px;margin:8px 0 2px}h2{font-size:19px;margin:30px 0 8px;
+ border-bottom:2px solid #d0d7de;padding-bottom:4px}h3{font-size:15px;margin:14px 0 6px}
+.sub{color:#57606a;margin:0 0 8px}.note{background:#fff8c5;border:1px solid #e3c55a;
+ padding:6px 10px;border-radius:6px;margin:6px 0}
+.cards{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}
+.card{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:10px 14px;
+ min-width:200px;flex:1}
+.card .big{font-size:22px;font-weight:700}.open{color:#1a7f37}.closed{color:#cf222e}
+.grid{display:flex;flex-wrap:wrap;gap:14px}
+.panel{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:8px 10px}
+.panel h3{margin:2px 0 4px}.status{font-size:12px;color:#57606a;margin:0 0 4px}
+table{border-collapse:collapse;background:#fff;margin:8px 0;font-size:13px}
+th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left}
+td.n,th.n{text-align:right}th{background:#f6f8fa}
+ul.conds{list-style:none;padding-left:4px;margin:4px 0}ul.conds li{margin:2px 0}
+.ok{color:#1a7f37}.no{color:#cf222e}.legend span{display:inline-block;margin-right:12px;
+ font-size:12px}.legend i{display:inline-block;width:14px;height:4px;margin-right:4px;
+ vertical-align:middle}
+details{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:6px 10px;
+ margin:6px 0}summary{cursor:pointer;font-weight:600}
+blockquote{margin:4px 0 4px 8px;padding:2px 8px;border-left:3px solid #d0d7de}
+.meta{color:#57606a;font-size:12px}
+"""
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+def _ord_fmt(value: float) -> str:
+    return date.fromordinal(int(value)).strftime("%d %b")
+
+
+def _y_range(values: list[float], label: str, *extra: float) -> tuple[float, float]:
+    known = values + list(extra)
+    if label == "share":
+        return 0.0, max(1.0, max(known, default=1.0))
+    return 0.0, nice_ceiling(max(known, default=1.0) * 1.05)
+
+
+def _goal_chart(program: Program, result: GoalResult, unit_id: str, r: UnitResult) -> str:
+    label = result.unit_label
+    goal = result.goal
+    unit = program.unit(unit_id)
+    points = [(float(w.toordinal()), v) for w, v in r.weekly.items() if v is not None]
+    go_live = program.wave(unit.wave).go_live
+    lines = [Line(goal.target, f"target {fmt_value(goal.target, label)}", TARGET),
+             Line(goal.baseline, f"baseline {fmt_value(goal.baseline, label)}", BASELINE, "2 3")]
+    if points and points[0][0] <= go_live.toordinal() <= points[-1][0] + 7:
+        lines.append(Line(float(go_live.toordinal()), "go-live", GO_LIVE, "3 3", vertical=True))
+    return line_chart(
+        f"chart-goal-{slug(goal.id)}-{slug(unit_id)}",
+        f"{goal.title}: {unit.title}, weekly, against target",
+        [Series(f"{unit.title} weekly", UNIT_LINE, points)],
+        y_range=_y_range([v for _, v in points], label, goal.target, goal.baseline),
+        y_fmt=lambda v: fmt_value(v, label), x_fmt=_ord_fmt, lines=lines)
+
+
+def _status(report: Report, unit_id: str, r: UnitResult) -> str:
+    program = report.program
+    if r.current is None:
+        live = program.wave(program.unit(unit_id).wave).go_live <= report.as_of.date()
+        return "live, no tickets yet" if live else "not live yet"
+    if r.met:
+        return "goal met"
+    return f"{max(r.progress or 0.0, 0.0):.0%} of the way to target"
+
+
+def _goals(report: Report) -> list[str]:
+    program = report.program
+    out = ['<section id="goals"><h2>Goals: weekly trend against target</h2>']
+    for result in report.goals:
+        goal = result.goal
+        label = result.unit_label
+        out.append(f"<h3>{esc(goal.title)} <span class=meta>({esc(goal.id)}, "
+                   f"{esc(result.kind_title)})</span></h3><div class=grid>")
+        for unit_id, r in result.units.items():
+            unit = program.unit(unit_id)
+            cls = "ok" if r.met else ("no" if r.current is not None else "meta")
+            out.append(
+                f'<div class=panel><h3>{esc(unit.title)} <span class=meta>{esc(unit.wave)}'
+                f'</span></h3><p class="status {cls}">{esc(_status(report, unit_id, r))}: now '
+                f"{esc(fmt_value(r.current, label))} ({r.current_count} tickets), before "
+                f"{esc(fmt_value(r.before, label))}, target {esc(fmt_value(goal.target, label))}"
+                f"</p>{_goal_chart(program, result, unit_id, r)}</div>")
+        out.append("</div>")
+    out.append("</section>")
+    return out
+
+
+def _training(report: Report) -> list[str]:
+    program = report.program
+    threshold = program.training_threshold
+    bars = []
+    for unit in program.units:
+        cell = report.training.by_unit.get(unit.id)
+        share = cell.share if cell else None
+        planned = report.training.planned.get(unit.id)
+        text = ("not assigned yet" if planned else "none planned") if share is None else \
+            f"{share:.0%} ({cell.completed}/{cell.assigned}, {cell.overdue} overdue)" \
+            if cell else ""
+        color = OK_BAR if share is not None and share >= threshold else LOW_BAR
+        bars.append(Bar(unit.title, share, color, text))
+    chart = bar_chart("chart-training", "Training completion per unit", bars, maximum=1.0,
+                      fmt=lambda v: f"{v:.0%}",
+                      lines=[Line(threshold, f"threshold {threshold:.0%}", TARGET)],
+                      width=720, right=230)
+    rows = []
+    for (unit_id, module), cell in report.training.by_unit_module.items():
+        median = "-" if cell.median_days is None else f"{cell.median_days:.1f}"
+        share = "-" if cell.share is None else f"{cell.share:.0%}"
+        rows.append(f"<tr><td>{esc(unit_id)}</td><td>{esc(module)}</td>"
+                    f"<td class=n>{cell.assigned}</td><td class=n>{cell.completed}</td>"
+                    f"<td class=n>{share}</td><td class=n>{cell.overdue}</td>"
+                    f"<td class=n>{median}</td></tr>")
+    return ['<section id="training"><h2>Training completion</h2>', chart,
+            "<table><tr><th>unit</th><th>module</th><th class=n>assigned</th>"
+            "<th class=n>completed</th><th class=n>share</th><th class=n>overdue</th>"
+            "<th class=n>median days to complete</th></tr>", *rows, "</table></section>"]
+
+
+def _adkar(report: Report) -> list[str]:
+    program = report.program
+    dims = report.feedback.dimensions
+    bars = []
+    for unit in program.units:
+        fb = report.feedback.units.get(unit.id)
+        if fb is None or not fb.averages:
+            bars.append(Bar("no answers yet", None, "#ccc", "no answers yet", unit.title))
+            continue
+        for i, dim in enumerate(dims):
+            value = fb.averages.get(dim)
+            weakest = dim == fb.weakest
+            text = "" if value is None else f"{value:.1f}" + ("  barrier" if weakest else "")
+            bars.append(Bar(dim, value, DIM_COLORS[i % len(DIM_COLORS)], text or "no scores",
+                            unit.title))
+    chart = bar_chart("chart-adkar", "ADKAR profile per unit (1-5)", bars, maximum=5.0,
+                      fmt=lambda v: f"{v:.1f}", lines=[Line(3.0, "3 = neutral", BASELINE)],
+                      row=18, label_width=150)
+    out = ['<section id="adkar"><h2>ADKAR profile per unit</h2>',
+           "<p class=sub>Average score per dimension (1-5). The barrier point is the lowest "
+           "dimension: the step where the change stalls.</p>", chart]
+    out.append("<table><tr><th>unit</th><th class=n>responses</th><th class=n>from comments"
+               "</th><th class=n>requests answered</th><th class=n>response rate</th>"
+               "<th>barrier</th></tr>")
+    for unit in program.units:
+        fb = report.feedback.units.get(unit.id)
+        if fb is None:
+            continue
+        rate = "-" if fb.response_rate is None else f"{fb.response_rate:.0%}"
+        out.append(f"<tr><td>{esc(unit.title)}</td><td class=n>{fb.responses}</td>"
+                   f"<td class=n>{fb.from_comments}</td><td class=n>{fb.answered}/{fb.requests}"
+                   f"</td><td class=n>{rate}</td><td>{esc(fb.weakest or '-')}</td></tr>")
+    out.append("</table></section>")
+    return out
+
+
+def _feedback_over_time(report: Report) -> list[str]:
+    dims = report.feedback.dimensions
+    legend = "".join(f'<span><i style="background:{DIM_COLORS[i % len(DIM_COLORS)]}"></i>'
+                     f"{esc(d)}</span>" for i, d in enumerate(dims))
+    out = ['<section id="feedback-time"><h2>Feedback over time</h2>',
+           f"<p class=legend>{legend}</p><div class=grid>"]
+    shown = 0
+    for unit in report.program.units:
+        fb = report.feedback.units.get(unit.id)
+        if fb is None or not fb.weekly:
+            continue
+        shown += 1
+        series = [Series(dim, DIM_COLORS[i % len(DIM_COLORS)],
+                         [(float(w.toordinal()), s[dim]) for w, s in fb.weekly.items()
+                          if dim in s])
+                  for i, dim in enumerate(dims)]
+        chart = line_chart(f"chart-feedback-{slug(unit.id)}",
+                           f"ADKAR scores per week: {unit.title}", series, y_range=(1.0, 5.0),
+                           y_fmt=lambda v: f"{v:.0f}", x_fmt=_ord_fmt, y_ticks=4)
+        out.append(f"<div class=panel><h3>{esc(unit.title)}</h3>{chart}</div>")
+    if not shown:
+        out.append("<p class=sub>No feedback yet.</p>")
+    out.append("</div></section>")
+    return out
+
+
+def _texts(report: Report) -> list[str]:
+    out = ['<section id="texts"><h2>What people wrote</h2>',
+           "<p class=sub>By unit, grouped by the dimension each person scored lowest.</p>"]
+    any_text = False
+    for unit_id, fb in report.feedback.units.items():
+        if not fb.texts:
+            continue
+        any_text = True
+        out.append(f"<h3>{esc(unit_id)}</h3>")
+        for group, answers in fb.texts.items():
+            out.append(f"<details><summary>lowest {esc(group)} ({len(answers)})</summary>")
+            for answer in answers:
+                where = f" on {esc(answer.ticket_id)}" if answer.ticket_id else ""
+                scores = ", ".join(f"{esc(k)} {esc(v)}" for k, v in answer.scores.items())
+                out.append(f"<blockquote>{esc(answer.text)}<div class=meta>"
+                           f"{answer.submitted_at:%Y-%m-%d}, {esc(answer.source)}{where}; "
+                           f"{scores}</div></blockquote>")
+            out.append("</details>")
+    if not any_text:
+        out.append("<p class=sub>No free-text answers yet.</p>")
+    out.append("</section>")
+    return out
+
+
+def _communications(report: Report) -> list[str]:
+    out = ['<section id="communications"><h2>Communications delivered</h2>',
+           "<table><tr><th>when</th><th>event</th><th>channel</th><th class=n>delivered</th>"
+           "<th class=n>feedback requests answered</th></tr>"]
+    for comm in report.communications:
+        answered = f"{comm.answered}/{comm.requests}" if comm.requests else "-"
+        out.append(f"<tr><td>{esc(comm.occurrence[:16].replace('T', ' '))}</td>"
+                   f"<td>{esc(comm.title)}</td><td>{esc(comm.channel)}</td>"
+                   f"<td class=n>{comm.delivered}</td><td class=n>{answered}</td></tr>")
+    out.append("</table></section>")
+    return out
+
+
+def _prompts(report: Report) -> list[str]:
+    out = ['<section id="prompts"><h2>Prompts in the ticket queue</h2>',
+           "<p class=sub>Matching tickets that carried the prompt against those that did not "
+           "(in its active window). A comparison, not an experiment.</p>",
+           "<table><tr><th>prompt</th><th>goal</th><th class=n>with prompt</th>"
+           "<th class=n>without</th></tr>"]
+    for comparison in report.prompts:
+        for row in comparison.goals:
+            out.append(f"<tr><td>{esc(comparison.title)}</td><td>{esc(row.goal)}</td>"
+                       f"<td class=n>{esc(fmt_value(row.with_value, row.unit_label))} "
+                       f"({row.with_count})</td><td class=n>"
+                       f"{esc(fmt_value(row.without_value, row.unit_label))} "
+                       f"({row.without_count})</td></tr>")
+    out.append("</table></section>")
+    return out
+
+
+def _gates(report: Report) -> list[str]:
+    cards = []
+    details = []
+    for wave_id, gate in report.gates.items():
+        wave = report.program.wave(wave_id)
+        state = "open" if gate.open else "closed"
+        failed = sum(not c.ok for c in gate.conditions)
+        cards.append(f'<div class=card id="gate-{slug(wave_id)}"><div class=meta>'
+                     f"{esc(wave.title)}</div><div class='big {state}'>gate {state}</div>"
+                     f"<div class=meta>{len(gate.conditions) - failed} of "
+                     f"{len(gate.conditions)} conditions met; starts {wave.starts}</div></div>")
+        items = "".join(f"<li class={'ok' if c.ok else 'no'}>{'&#10003;' if c.ok else '&#10007;'}"
+                        f" {esc(c.text)}</li>" for c in gate.conditions)
+        notes = "".join(f"<li class=meta>{esc(n)}</li>" for n in gate.notes)
+        details.append(f"<h3>{esc(wave_id)}: {state}</h3><ul class=conds>{items}{notes}</ul>")
+    return ['<section id="gates"><h2>Wave gates</h2><div class=cards>', *cards, "</div>",
+            *details, "</section>"]
+
+
+def render_html(report: Report) -> str:
+    program = report.program
+    head = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{esc(program.title)}: adoption report</title><style>{CSS}</style></head>")
+    notes = "".join(f"<p class=note>{esc(n)}</p>" for n in report.notes)
+    intro = (f"<header><h1>{esc(program.title)}</h1><p class=sub>Adoption report as of "
+             f"{report.as_of:%Y-%m-%d %H:%M} UTC, from {report.tickets_read} tickets. "
+             f"{esc(program.description)}</p>{notes}</header>")
+    body = [intro, *_gates(report), *_goals(report), *_training(report), *_adkar(report),
+            *_feedback_over_time(report), *_texts(report), *_communications(report),
+            *_prompts(report)]
+    return head + "<body><main>" + "\n".join(body) + "</main></body></html>\n"

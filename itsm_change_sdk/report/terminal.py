@@ -1,0 +1,122 @@
+"""The report as plain text for a terminal: the numbers a change lead scans first."""
+
+from __future__ import annotations
+
+from .build import Report
+from .gates import fmt_value
+
+__all__ = ["render_text", "sparkline"]
+
+_BARS = "▁▂▃▄▅▆▇█"
+TEXTS_PER_GROUP = 3
+
+
+def sparkline(values: list[float | None]) -> str:
+    """A one-line trend; gaps (weeks without data) show as spaces."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return ""
+    low, high = min(known), max(known)
+    span = (high - low) or 1.0
+    return "".join(" " if v is None else _BARS[round((v - low) / span * (len(_BARS) - 1))]
+                   for v in values)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def render_text(report: Report, *, texts_per_group: int = TEXTS_PER_GROUP) -> list[str]:
+    program = report.program
+    lines = [f"Adoption report: {program.title} ({program.id})",
+             f"As of {report.as_of:%Y-%m-%d %H:%M} UTC; {report.tickets_read} tickets read."]
+    lines += report.notes
+    for result in report.goals:
+        goal = result.goal
+        label = result.unit_label
+        lines += ["", f"Goal {goal.id}: {goal.title}",
+                  f"  {'unit':<22} {'wave':<8} {'baseline':>8} {'before':>8} {'now':>8} "
+                  f"{'target':>8}  {'status':<16} weekly"]
+        for unit_id, r in result.units.items():
+            unit = program.unit(unit_id)
+            if r.current is None:
+                live = program.wave(unit.wave).go_live <= report.as_of.date()
+                status = "no tickets yet" if live else "not live yet"
+            elif r.met:
+                status = "goal met"
+            else:
+                status = f"{max(r.progress or 0.0, 0.0):.0%} of the way"
+            spark = sparkline(list(r.weekly.values())[-12:])
+            lines.append(f"  {unit.title:<22} {unit.wave:<8} {fmt_value(goal.baseline, label):>8}"
+                         f" {fmt_value(r.before, label):>8} {fmt_value(r.current, label):>8} "
+                         f"{fmt_value(goal.target, label):>8}  {status:<16} {spark}")
+    lines += ["", f"Training (threshold {program.training_threshold:.0%}):",
+              f"  {'unit':<22} {'assigned':>8} {'done':>5} {'share':>6} {'overdue':>7} "
+              f"{'median days':>11}"]
+    for unit in program.units:
+        cell = report.training.by_unit.get(unit.id)
+        if cell is None or not cell.assigned:
+            planned = report.training.planned.get(unit.id)
+            lines.append(f"  {unit.title:<22} {'not assigned yet' if planned else 'none planned'}")
+            continue
+        median = "-" if cell.median_days is None else f"{cell.median_days:.1f}"
+        lines.append(f"  {unit.title:<22} {cell.assigned:>8} {cell.completed:>5} "
+                     f"{_pct(cell.share):>6} {cell.overdue:>7} {median:>11}")
+        for (unit_id, module), mcell in report.training.by_unit_module.items():
+            if unit_id != unit.id or not mcell.assigned:
+                continue
+            median = "-" if mcell.median_days is None else f"{mcell.median_days:.1f}"
+            lines.append(f"    {module:<20} {mcell.assigned:>8} {mcell.completed:>5} "
+                         f"{_pct(mcell.share):>6} {mcell.overdue:>7} {median:>11}")
+    lines += ["", "Communications delivered:"]
+    if not report.communications:
+        lines.append("  none yet")
+    for comm in report.communications:
+        answered = (f", {comm.answered}/{comm.requests} feedback requests answered"
+                    if comm.requests else "")
+        lines.append(f"  {comm.occurrence[:10]:<10} {comm.event:<20} {comm.channel:<12} "
+                     f"{comm.delivered} delivered{answered}")
+    dims = report.feedback.dimensions
+    lines += ["", "Feedback (ADKAR averages, 1-5):",
+              f"  {'unit':<22} " + " ".join(f"{d[:5]:>5}" for d in dims)
+              + f" {'barrier':<14} {'answered':>9} responses"]
+    for unit in program.units:
+        fb = report.feedback.units.get(unit.id)
+        if fb is None or (not fb.responses and not fb.requests):
+            lines.append(f"  {unit.title:<22} no feedback requested or given yet")
+            continue
+        scores = " ".join(f"{fb.averages[d]:>5.1f}" if d in fb.averages else f"{'-':>5}"
+                          for d in dims)
+        rate = f"{fb.answered}/{fb.requests}" if fb.requests else "-"
+        lines.append(f"  {unit.title:<22} {scores} {fb.weakest or '-':<14} {rate:>9} "
+                     f"{fb.responses} ({fb.from_comments} from comments)")
+    lines += ["", "What people wrote (by unit, grouped by the dimension they scored lowest):"]
+    any_text = False
+    for unit_id, fb in report.feedback.units.items():
+        if not fb.texts:
+            continue
+        any_text = True
+        lines.append(f"  {unit_id}:")
+        for group, answers in fb.texts.items():
+            lines.append(f"    lowest {group} ({len(answers)}):")
+            for answer in answers[-texts_per_group:]:
+                text = " ".join(answer.text.split())
+                lines.append(f"      {answer.submitted_at:%Y-%m-%d} {text[:90]}")
+    if not any_text:
+        lines.append("  no free-text answers yet")
+    lines += ["", "Prompts (tickets that carried the prompt vs matching tickets that did not):"]
+    if not report.prompts:
+        lines.append("  no prompts in the program")
+    for comparison in report.prompts:
+        lines.append(f"  {comparison.prompt}: {comparison.with_prompt} with, "
+                     f"{comparison.without_prompt} without")
+        for row in comparison.goals:
+            lines.append(f"    {row.goal:<20} with {fmt_value(row.with_value, row.unit_label):>6}"
+                         f" ({row.with_count})  without "
+                         f"{fmt_value(row.without_value, row.unit_label):>6} ({row.without_count})")
+    lines += ["", "Wave gates:"]
+    for wave_id, gate in report.gates.items():
+        lines.append(f"  {wave_id}: {'OPEN' if gate.open else 'CLOSED'}")
+        for condition in gate.conditions:
+            lines.append(f"    [{'ok' if condition.ok else '--'}] {condition.text}")
+    return lines
