@@ -151,6 +151,7 @@ class FreshservicePlatform:
                                    workspace_id=workspace_id or None)
         self._groups: dict[int, str] | None = None
         self._unknown_groups: set[int] = set()
+        self._agents_by_email: dict[str, int | None] = {}
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> FreshservicePlatform:
@@ -235,9 +236,23 @@ class FreshservicePlatform:
 
     # -- assignments: tickets or tasks -----------------------------------------------------
 
-    def _assignment_ticket(self, effect: Effect) -> dict[str, Any]:
-        assert effect.recipient is not None
-        agent = int(effect.recipient.id)
+    def _agent_id(self, person: Person) -> int | None:
+        """The Freshservice agent id of a recipient: its id when numeric, else the active
+        agent with its email (alliance members are named by slug in a program file), read
+        once per email with ``GET /api/v2/agents?email=``."""
+        if person.id.isdigit():
+            return int(person.id)
+        if not person.email:
+            return None
+        email = person.email.strip().casefold()
+        if email not in self._agents_by_email:
+            self._agents_by_email[email] = next(
+                (int(a["id"]) for a in self.api.agents(email=person.email.strip())
+                 if str(a.get("email") or "").casefold() == email and a.get("active", True)
+                 and "id" in a), None)
+        return self._agents_by_email[email]
+
+    def _assignment_ticket(self, effect: Effect, agent: int) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "subject": effect.title,
             "description": body_html(effect.body, effect.key),
@@ -257,10 +272,9 @@ class FreshservicePlatform:
             payload["fr_due_by"] = due
         return payload
 
-    def _assignment_task(self, effect: Effect) -> dict[str, Any]:
-        assert effect.recipient is not None
+    def _assignment_task(self, effect: Effect, agent: int) -> dict[str, Any]:
         payload: dict[str, Any] = {
-            "agent_id": int(effect.recipient.id),
+            "agent_id": agent,
             "title": effect.title,
             "description": "\n\n".join([effect.body, marker(effect.key)])
             + "\n" + kind_line(str(effect.kind)),
@@ -272,12 +286,20 @@ class FreshservicePlatform:
         return payload
 
     def _write_assignment(self, effect: Effect, known: EffectRef | None) -> EffectResult:
-        if effect.recipient is None or not effect.recipient.id.isdigit():
+        if effect.recipient is None:
             return EffectResult(key=effect.key, ok=False,
-                                error="needs a recipient whose id is a Freshservice agent id")
+                                error="needs a recipient (a Freshservice agent)")
+        agent = self._agent_id(effect.recipient)
+        if agent is None:
+            who = effect.recipient
+            return EffectResult(
+                key=effect.key, ok=False,
+                error=f"recipient {who.id!r} ({who.email or 'no email'}) is not a Freshservice "
+                      "agent: the id is not an agent id and no active agent has that email; "
+                      "add the person as an agent or fix their email in the program")
         if self.training_mode == "task":
-            return self._write_task(effect, known)
-        payload = self._assignment_ticket(effect)
+            return self._write_task(effect, known, agent)
+        payload = self._assignment_ticket(effect, agent)
         if known is not None and known.remote_id.startswith("ticket:"):
             tid = int(known.remote_id.split(":")[1])
             update = {k: v for k, v in payload.items() if k not in {"status", "source", "tags"}}
@@ -296,10 +318,10 @@ class FreshservicePlatform:
                           self.policy)
         return EffectResult(key=effect.key, ok=True, ref=ref)
 
-    def _write_task(self, effect: Effect, known: EffectRef | None) -> EffectResult:
+    def _write_task(self, effect: Effect, known: EffectRef | None, agent: int) -> EffectResult:
         parent = self.parent_ticket
         assert parent is not None
-        payload = self._assignment_task(effect)
+        payload = self._assignment_task(effect, agent)
         if known is not None and known.remote_id.startswith("task:"):
             _, tid, task_id = known.remote_id.split(":")
             try:
@@ -352,7 +374,12 @@ class FreshservicePlatform:
     # -- notes and announcements -----------------------------------------------------------
 
     def _write_note(self, effect: Effect, known: EffectRef | None) -> EffectResult:
-        tid = parse_ticket_number(effect.ticket_id or "")
+        if not effect.ticket_id:
+            return EffectResult(
+                key=effect.key, ok=False,
+                error="a ticket_note needs the ticket to post on: give the communication a "
+                      f"record for {PLATFORM_NAME} (record: {{{PLATFORM_NAME}: <ticket id>}})")
+        tid = parse_ticket_number(effect.ticket_id)
         if tid is None:
             return EffectResult(key=effect.key, ok=False,
                                 error=f"{effect.ticket_id!r} is not a Freshservice ticket id")

@@ -22,8 +22,10 @@ def person(payload: Mapping[str, Any]) -> Person:
 
 
 def unit_members(api: FreshserviceAPI, unit: Unit) -> list[Person]:
-    """Active agents of ``unit.group`` and ``unit.members``; one paged agent list rather than
-    a call per member."""
+    """Active agents of ``unit.group`` and ``unit.members``: one paged list of the active
+    agents (full-time and occasional) rather than a call per member. An id not in that list
+    is an inactive or deleted agent, so it is left out without a read of its own (which every
+    apply would otherwise repeat for every former member)."""
     ids: list[str] = []
     people: dict[str, Person] = {}
     if unit.group:
@@ -40,13 +42,6 @@ def unit_members(api: FreshserviceAPI, unit: Unit) -> list[Person]:
         for agent in api.agents(active="true"):
             if str(agent.get("id")) in wanted:
                 people[str(agent["id"])] = person(agent)
-        for missing in [i for i in ids if i not in people and i.isdigit()]:
-            try:
-                agent = api.agent(int(missing))
-            except NotFound:
-                continue
-            if agent.get("active", True):
-                people[missing] = person(agent)
     return [people[i] for i in dict.fromkeys([*ids, *people]) if i in people]
 
 
