@@ -10,7 +10,7 @@ each working day, as a scheduled job would. A fixed seed gives the same output e
 from __future__ import annotations
 
 import random
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -19,7 +19,6 @@ from pathlib import Path
 from .config import sandbox_url
 from .errors import ConfigurationError
 from .feedback import example_answer
-from .metrics import compute_goals
 from .model import ADKAR_DIMENSIONS, EffectKind, Person, Program, TicketFilter
 from .plugins import metric_registry
 from .sandbox.platform import SandboxPlatform
@@ -262,73 +261,18 @@ def run_demo(program: Program, *, db: str | None, seed: int, weeks: int,
 
 
 def summary(program: Program, ws: Workspace, store: SandboxStore) -> list[str]:
-    """The per-unit adoption summary against the goals."""
-    kinds = metric_registry(ws.pm).kinds
-    goals = compute_goals(program, store.tickets(), kinds)
-    lines = [f"Adoption summary: {program.title}"]
-    for result in goals:
-        goal = result.goal
-        lines.append("")
-        lines.append(f"Goal {goal.id}: {goal.title}")
-        lines.append(f"  {'unit':<22} {'wave':<8} {'before':>8} {'now':>8} {'target':>8}  status")
-        for unit_id, unit_result in result.units.items():
-            unit = program.unit(unit_id)
-            fmt = _fmt(result.unit_label)
-            if unit_result.current is None:
-                status = "not live yet"
-            elif unit_result.met:
-                status = "goal met"
-            else:
-                progress = unit_result.progress or 0.0
-                status = f"{max(progress, 0.0):.0%} of the way"
-            lines.append(f"  {unit.title:<22} {unit.wave:<8} {fmt(unit_result.before):>8} "
-                         f"{fmt(unit_result.current):>8} {fmt(goal.target):>8}  {status}")
-    rows = ws.ledger.effects(program.id)
-    lines.append("")
-    lines.append("Training completion:")
-    by_unit: dict[str, list[bool]] = defaultdict(list)
-    for row in rows:
-        if row.kind == EffectKind.TRAINING and row.state == "done":
-            by_unit[row.meta.get("unit", "?")].append(row.completed)
-    for unit in program.units:
-        done = by_unit.get(unit.id, [])
-        share = (f"{sum(done)}/{len(done)} ({sum(done) / len(done):.0%})" if done
-                 else "not assigned yet")
-        lines.append(f"  {unit.title:<22} {share}")
-    lines.append("")
-    lines.append("Feedback (ADKAR averages, 1-5):")
-    scores: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-    texts = 0
-    for response in ws.ledger.feedback(program.id):
-        for dim, value in response.scores.items():
-            scores[response.unit or "?"][dim].append(value)
-        texts += bool(response.text)
-    for unit in program.units:
-        dims = scores.get(unit.id)
-        if not dims:
-            lines.append(f"  {unit.title:<22} no answers yet")
-            continue
-        averages = {d: sum(v) / len(v) for d, v in dims.items() if v}
-        weakest = min(averages, key=lambda d: averages[d])
-        shown = " ".join(f"{d[:2]}={averages[d]:.1f}" for d in ADKAR_DIMENSIONS if d in averages)
-        lines.append(f"  {unit.title:<22} {shown}  barrier: {weakest}")
-    lines.append(f"  {texts} free-text answers; answer in any ticket with: "
-                 f"{example_answer(program.feedback_marker)}")
-    prompts = Counter(r.meta.get("prompt", "?") for r in rows
-                      if r.kind == EffectKind.PROMPT and r.state == "done")
-    messages = sum(1 for r in rows if r.kind in (EffectKind.MESSAGE, EffectKind.FEEDBACK_REQUEST)
-                   and r.state == "done")
-    lines.append("")
-    lines.append(f"Communications delivered: {messages}; prompts posted: "
-                 + (", ".join(f"{p} on {n} tickets" for p, n in sorted(prompts.items()))
-                    or "none"))
+    """The adoption report for the simulated weeks: the numbers ``itsm-change report``
+    shows, from the same code, so the demo and the report never disagree."""
+    from .report.build import build_report
+    from .report.terminal import render_text
+
+    now = ws.clock()
+    report = build_report(program, ws.ledger, store.tickets(), metric_registry(ws.pm).kinds,
+                          now=now, as_of=now)
+    lines = render_text(report, texts_per_group=1)
+    lines[0] = f"Adoption summary: {program.title}"
+    lines += ["", f"Answer in any ticket with: {example_answer(program.feedback_marker)}",
+              "The full report with charts: itsm-change report PROGRAM --html report.html"]
     return lines
 
-
-def _fmt(unit_label: str) -> Callable[[float | None], str]:
-    def fmt(value: float | None) -> str:
-        if value is None:
-            return "-"
-        return f"{value:.0%}" if unit_label == "share" else f"{value:.1f}h"
-    return fmt
 

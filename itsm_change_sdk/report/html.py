@@ -126,9 +126,10 @@ def _training(report: Report) -> list[str]:
         cell = report.training.by_unit.get(unit.id)
         share = cell.share if cell else None
         planned = report.training.planned.get(unit.id)
-        text = ("not assigned yet" if planned else "none planned") if share is None else \
-            f"{share:.0%} ({cell.completed}/{cell.assigned}, {cell.overdue} overdue)" \
-            if cell else ""
+        if cell is None or share is None:
+            text = "not assigned yet" if planned else "none planned"
+        else:
+            text = f"{share:.0%} ({cell.completed}/{cell.assigned}, {cell.overdue} overdue)"
         color = OK_BAR if share is not None and share >= threshold else LOW_BAR
         bars.append(Bar(unit.title, share, color, text))
     chart = bar_chart("chart-training", "Training completion per unit", bars, maximum=1.0,
@@ -138,10 +139,10 @@ def _training(report: Report) -> list[str]:
     rows = []
     for (unit_id, module), cell in report.training.by_unit_module.items():
         median = "-" if cell.median_days is None else f"{cell.median_days:.1f}"
-        share = "-" if cell.share is None else f"{cell.share:.0%}"
+        shown = "-" if cell.share is None else f"{cell.share:.0%}"
         rows.append(f"<tr><td>{esc(unit_id)}</td><td>{esc(module)}</td>"
                     f"<td class=n>{cell.assigned}</td><td class=n>{cell.completed}</td>"
-                    f"<td class=n>{share}</td><td class=n>{cell.overdue}</td>"
+                    f"<td class=n>{shown}</td><td class=n>{cell.overdue}</td>"
                     f"<td class=n>{median}</td></tr>")
     return ['<section id="training"><h2>Training completion</h2>', chart,
             "<table><tr><th>unit</th><th>module</th><th class=n>assigned</th>"

@@ -26,7 +26,7 @@ def nice_ceiling(value: float) -> float:
     ticks (0, 10, 20 ...) instead of 9.8, 19.7."""
     if value <= 0:
         return 1.0
-    power = 10 ** math.floor(math.log10(value))
+    power = 10.0 ** math.floor(math.log10(value))
     for step in (1.0, 2.0, 2.5, 5.0, 10.0):
         if step * power >= value:
             return step * power
