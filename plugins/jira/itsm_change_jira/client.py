@@ -329,8 +329,11 @@ class JiraPlatform(JiraReads):
         if issue not in self._issues:
             data = self.api.get_issue(issue, ["project"])
             project = (data.get("fields") or {}).get("project") or {}
-            self._issues[issue] = (str(data["id"]), str(data.get("key") or data["id"]),
-                                   project.get("projectTypeKey") == "service_desk")
+            resolved = (str(data["id"]), str(data.get("key") or data["id"]),
+                        project.get("projectTypeKey") == "service_desk")
+            # Known by the name asked for, its id and its key: a note is posted by id.
+            for name in (issue, *resolved[:2]):
+                self._issues[name] = resolved
         return self._issues[issue]
 
     def _find_comment(self, key: str, issue: str) -> EffectRef | None:
@@ -395,8 +398,11 @@ class JiraPlatform(JiraReads):
                 results.append(EffectResult(effect.key, True, ref))
                 continue
             if not effect.ticket_id:
-                results.append(EffectResult(effect.key, False,
-                                            error="jira: the effect names no issue"))
+                hint = ("; give the communication a record on jira (record: {jira: <issue "
+                        "key>})" if effect.kind is EffectKind.MESSAGE else "")
+                results.append(EffectResult(effect.key, False, error=(
+                    f"jira: {effect.channel} {effect.key!r} names no issue to comment on"
+                    f"{hint}")))
                 continue
             try:
                 if ref is not None and "/comment/" in ref.remote_id:
