@@ -222,6 +222,10 @@ class TestNoteLookup:
         (ref,) = platform.itsm_change_find_effects(EffectKind.MESSAGE, [effect.key])
         assert ref.remote_id == f"incident/{ticket.id}#note"
 
+    def test_an_outside_ticket_id_with_a_line_break_is_not_found(self, platform, rsps):
+        assert platform.itsm_change_get_ticket("INC1\nactive=true") is None
+        assert not any("/task" in c.request.url for c in rsps.calls)
+
     def test_a_key_that_no_query_can_carry_is_refused(self, platform, rsps):
         with pytest.raises(ConfigurationError, match="line break"):
             platform.itsm_change_find_effects(
