@@ -49,8 +49,9 @@ class Report:
 
 
 def program_tickets(platforms: Platforms, program: Program) -> Iterator[Ticket]:
-    """Every ticket of every platform the program runs on, lazily, one page at a time."""
-    for platform in program.platforms:
+    """Every ticket of every platform the program's units are on, lazily, a page at a time
+    (a platform no unit is on has no ticket a goal could count)."""
+    for platform in dict.fromkeys(unit.platform for unit in program.units):
         yield from platforms.call(platform, "itsm_change_stream_tickets", since=None) or ()
 
 
