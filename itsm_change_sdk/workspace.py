@@ -86,8 +86,9 @@ class Workspace:
         return self.platforms.enable(platform, explicit)
 
     def enable_for(self, program: Program) -> None:
-        """Enable every platform the program names."""
-        for platform in program.platforms:
+        """Enable every platform the program's units are on (``platforms`` may list more:
+        the ones the file carries records for, ready for ``--platform``)."""
+        for platform in dict.fromkeys(unit.platform for unit in program.units):
             self.enable(platform)
 
     def add_observer(self, plugin: object, name: str | None = None) -> None:

@@ -23,6 +23,8 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ITSM_CHANGE_CONFIG", str(tmp_path / "config.toml"))
     monkeypatch.delenv("ITSM_CHANGE_DB", raising=False)
     monkeypatch.delenv("ITSM_CHANGE_SANDBOX_DB", raising=False)
+    # The example exporter plugin, when installed, writes here rather than into the checkout.
+    monkeypatch.setenv("ITSM_CHANGE_FEEDBACK_EXPORT", str(tmp_path / "feedback.jsonl"))
     return home
 
 

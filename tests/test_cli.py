@@ -139,8 +139,10 @@ def test_as_of_rehearses_a_date_in_the_programs_calendar(run):
     assert "+ create  training" in on_pilot
 
 
-def test_retargeting_needs_a_record_for_each_ticket_note(run):
-    result = run("plan", EXAMPLE, "--platform", "jira")
+def test_retargeting_needs_a_record_for_each_ticket_note(run, tmp_path):
+    copy = tmp_path / "program.yaml"
+    copy.write_text(EXAMPLE.read_text().replace("jira: HELP-1, ", ""))
+    result = run("plan", copy, "--platform", "jira")
     assert result.exit_code == 2
     assert "communications." in result.output
     assert "has no record on 'jira'; add one, e.g. record: {jira:" in result.output

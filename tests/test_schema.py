@@ -87,7 +87,7 @@ def example() -> Program:
 def test_example_program_fields(example: Program):
     assert example.id == "portal-rollout"
     assert example.title == "Self-service portal rollout"
-    assert example.platforms == ("sandbox",)
+    assert example.platforms == ("sandbox", "servicenow", "jira", "freshservice")
     assert example.sponsor == "Morgan Lee, Head of IT Operations"
     assert example.description.startswith("Move incident intake from phone and email")
     assert example.feedback_marker == "#feedback"
@@ -196,7 +196,8 @@ def test_example_communications_convert_london_time_to_utc(example: Program):
     kickoff = events["kickoff-alliance"]
     assert kickoff.channel is Channel.TICKET_NOTE
     assert kickoff.audience == ("alliance",)
-    assert kickoff.record == {"sandbox": "CHG0001001"}
+    assert kickoff.record == {"sandbox": "CHG0001001", "servicenow": "CHG0030001",
+                              "jira": "HELP-1", "freshservice": "#SR-1001"}
     # January: London is on GMT, so 09:00 local is 09:00 UTC.
     assert kickoff.at == datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
     assert kickoff.cadence is None

@@ -22,7 +22,7 @@ from itsm_change_sdk.cli import cli
 from itsm_change_sdk.model import Effect, EffectKind, Person
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "portal-rollout" / "program.yaml"
-RECORD = "record: {sandbox: CHG0001001}"
+RECORD = 'freshservice: "#SR-1001"'
 PILOT = "2027-01-12T09:00"
 """The pilot (Service Desk Tier 1) started on 2027-01-11; kickoff messages are due."""
 GO_LIVE = "2027-01-18T09:00"
@@ -67,13 +67,10 @@ class World:
         self.record_id = int(self.record.id.lstrip("#").split("-")[-1])
 
     def program_file(self, tmp_path: Path) -> Path:
-        """The example with a Freshservice record for its ``ticket_note`` communications (the
-        file names only the sandbox's ``CHG0001001``, which the core refuses to retarget)."""
+        """The example, its Freshservice record pointing at this fake's change ticket."""
         text = EXAMPLE.read_text(encoding="utf-8")
-        assert text.count(RECORD) == 2 and "platforms: [sandbox]" in text
-        text = text.replace(RECORD, f"record: {{sandbox: CHG0001001, freshservice: "
-                                    f"'{self.record.id}'}}")
-        text = text.replace("platforms: [sandbox]", "platforms: [sandbox, freshservice]")
+        assert text.count(RECORD) == 2
+        text = text.replace(RECORD, f"freshservice: '{self.record.id}'")
         path = tmp_path / "program.yaml"
         path.write_text(text, encoding="utf-8")
         return path
@@ -153,10 +150,13 @@ def test_doctor_makes_only_the_documented_reads(world: World, session: Session) 
     assert "api key: the key belongs to agent Api Integration" in result.output
 
 
-def test_the_example_as_shipped_is_refused_before_any_call(world: World,
-                                                           session: Session) -> None:
-    """Its ``ticket_note`` records name only the sandbox: the core says so and exits 2."""
-    result = session.run("--as-of", PILOT, "apply", str(EXAMPLE), "--platform", "freshservice",
+def test_a_program_without_a_freshservice_record_is_refused_before_any_call(
+        world: World, session: Session, tmp_path: Path) -> None:
+    """A ``ticket_note`` that names no record on Freshservice: the core says so, exits 2."""
+    copy = tmp_path / "no-record.yaml"
+    copy.write_text(EXAMPLE.read_text(encoding="utf-8").replace(f", {RECORD}", ""),
+                    encoding="utf-8")
+    result = session.run("--as-of", PILOT, "apply", str(copy), "--platform", "freshservice",
                          code=2)
     assert result.calls == []
     assert "communication 'kickoff-alliance' has no record on 'freshservice'" in result.output

@@ -5,10 +5,9 @@ These are the calls listed under "What apply calls" in the plugin's README. Sett
 from ``ITSM_CHANGE_JIRA_*`` only, as for a user who installed the plugin; the ledger and the
 config file live in the test's temporary directory.
 
-The example's ``ticket_note`` communications name their record for ``sandbox`` only
-(``record: {sandbox: CHG0001001}``). With ``--platform jira`` the core refuses the file
-before any call (exit 2, naming the missing record); the rest of the run uses a copy of the
-file that also names the change record on Jira (``jira: HELP-1``, a JSM request).
+The example's ``ticket_note`` communications name their record on each platform; on Jira it
+is ``HELP-1``, a JSM request. A program without a Jira record is refused before any call
+(exit 2, naming the missing record).
 """
 
 from __future__ import annotations
@@ -28,8 +27,7 @@ from itsm_change_sdk.cli import cli
 from itsm_change_sdk.model import Effect, EffectKind, Program
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "portal-rollout" / "program.yaml"
-RECORD = "record: {sandbox: CHG0001001}"
-PLATFORMS = "platforms: [sandbox]"
+RECORD = "jira: HELP-1, "
 PILOT_SIZE = 20
 """Service Desk Tier 1's size: three modules for 20 people is 60 issues, two bulk creates."""
 OTHER_SIZE = 3
@@ -89,15 +87,10 @@ def env(site: FakeJira, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 
 @pytest.fixture
-def program_file(tmp_path: Path) -> Path:
-    """The example, naming its change record on Jira too (a record may only name a platform
-    the file lists, so ``jira`` joins ``platforms``)."""
-    text = EXAMPLE.read_text(encoding="utf-8")
-    assert text.count(RECORD) == 2 and text.count(PLATFORMS) == 1
-    text = text.replace(RECORD, "record: {sandbox: CHG0001001, jira: HELP-1}")
-    path = tmp_path / "program.yaml"
-    path.write_text(text.replace(PLATFORMS, "platforms: [sandbox, jira]"), encoding="utf-8")
-    return path
+def program_file() -> Path:
+    """The example as shipped: it names its change record on Jira (``HELP-1``)."""
+    assert EXAMPLE.read_text(encoding="utf-8").count(RECORD) == 2
+    return EXAMPLE
 
 
 class Calls:
@@ -159,10 +152,12 @@ def test_doctor_checks_the_site_the_credentials_and_the_permissions(env, calls):
 # -- the record decision ----------------------------------------------------------------------
 
 
-def test_the_example_as_written_is_refused_for_jira_before_any_call(env, calls):
-    """The example names its change record for ``sandbox`` only: the core refuses the file
-    for ``--platform jira`` (exit 2) and says what to add; nothing reaches the site."""
-    result = run("--as-of", PILOT_STARTED, "apply", str(EXAMPLE), "--platform", "jira")
+def test_a_program_without_a_jira_record_is_refused_before_any_call(env, calls, tmp_path):
+    """A program whose ``ticket_note`` names no record on Jira is refused for
+    ``--platform jira`` (exit 2) with what to add; nothing reaches the site."""
+    copy = tmp_path / "program.yaml"
+    copy.write_text(EXAMPLE.read_text(encoding="utf-8").replace(RECORD, ""), encoding="utf-8")
+    result = run("--as-of", PILOT_STARTED, "apply", str(copy), "--platform", "jira")
 
     assert result.exit_code == 2, result.output
     assert "communication 'kickoff-alliance' has no record on 'jira'" in result.output
