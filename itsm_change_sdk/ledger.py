@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .errors import ConfigurationError
@@ -531,9 +531,6 @@ class Ledger:
         with self.engine.begin() as conn:
             conn.execute(signoffs.delete().where(signoffs.c.program == program))
             conn.execute(cursors.delete().where(cursors.c.name.like(f"{program}:%")))
-
-    def connection(self) -> Connection:
-        return self.engine.connect()
 
 
 def _effect_values(effect: Effect, now: datetime) -> dict[str, Any]:

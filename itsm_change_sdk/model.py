@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -406,13 +406,6 @@ class Effect:
         raw = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(raw).hexdigest()[:16]
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["kind"] = str(self.kind)
-        for name in ("due", "visible_from", "visible_until"):
-            value = data[name]
-            data[name] = value.isoformat() if value is not None else None
-        return data
 
 
 @dataclass(frozen=True)

@@ -11,20 +11,9 @@ from typing import Any, TypeVar
 
 from .transport import Transport
 
-__all__ = ["paginate_link", "paginate_offset", "paginate_token"]
+__all__ = ["paginate_link", "paginate_token"]
 
 T = TypeVar("T")
-
-
-def paginate_offset(fetch: Callable[[int, int], list[T]], page_size: int) -> Iterator[T]:
-    """``fetch(offset, limit)`` until a page comes back short."""
-    offset = 0
-    while True:
-        page = fetch(offset, page_size)
-        yield from page
-        if len(page) < page_size:
-            return
-        offset += len(page)
 
 
 def paginate_token(fetch: Callable[[str | None], tuple[list[T], str | None]]) -> Iterator[T]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -340,11 +340,6 @@ class SandboxStore:
             row = conn.execute(sa.select(tasks).where(tasks.c.number == number)).first()
         return dict(row._mapping) if row else None
 
-    def tasks_by_keys(self, keys: list[str]) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(tasks).where(tasks.c.key.in_(keys))).all()
-        return [dict(r._mapping) for r in rows]
-
     def tasks_by_numbers(self, numbers: list[str]) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(tasks).where(tasks.c.number.in_(numbers))).all()
@@ -465,6 +460,3 @@ def _comment(row: Any) -> Comment:
                    author=row.author, created_at=row.created_at, text=row.text,
                    internal=row.internal)
 
-
-def as_utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
