@@ -196,8 +196,8 @@ class TestLimitsAndRoutes:
         def broken(*args, **kwargs):
             raise OperationalError("insert", {}, Exception("disk I/O error"))
 
-        monkeypatch.setattr(ws.ledger, "add_event", broken)
         intake = Intake(ws.platforms, ws.ledger, {"sandbox": SECRET}, clock=ws.clock)
+        monkeypatch.setattr(intake.committer, "add", broken)
         app = ServiceApp(intake, lambda: (True, {}))
         status, _, body = call(app, "POST", "/webhooks/sandbox", *signed(ticket_event()))
         assert status == 503 and "retry" in body["error"]

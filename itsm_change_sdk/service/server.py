@@ -166,6 +166,7 @@ class EventService:
             self.scheduler_thread.stop()
         if self.worker.is_alive():
             self.worker.stop()
+        self.intake.close()
         if self.server is not None:
             self.server.task_dispatcher.shutdown()
             self.server.close()
