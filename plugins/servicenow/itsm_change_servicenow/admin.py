@@ -99,6 +99,12 @@ def doctor(platform: ServiceNowPlatform) -> list[Check]:
     checks.extend(_field_checks(platform))
     if me and me.get("sys_id"):
         checks.append(_role_check(platform, str(me["sys_id"])))
+    else:
+        checks.append(_check("write access", CheckStatus.WARN,
+                             "roles not checked: the instance returned no sys_user record for "
+                             "the API user (sys_id=javascript:gs.getUserID())",
+                             "make sure the API user may read its own sys_user record and has "
+                             "the itil role"))
     return checks
 
 

@@ -310,6 +310,8 @@ class ServiceNowFake:
         if not found or found.group(1).split(".")[0] not in self.columns(table):
             return True  # ServiceNow ignores what it does not understand
         name, op, want = found.groups()
+        if want == "javascript:gs.getUserID()":
+            want = self.api_user.id  # the instance evaluates it: the signed-in user
         have = self.value(table, record, name).casefold()
         want = want.casefold()
         if op == "=":

@@ -123,10 +123,17 @@ class TestDoctor:
     def test_all_good(self, platform, double):
         role = double.insert("sys_user_role", {"name": "itil"})
         double.insert("sys_user_has_role", {"user": double.api_user.id, "role": role["sys_id"]})
-        double.insert("sys_user", {"sys_id": "x", "user_name": "svc_itsm"})
         checks = platform.itsm_change_doctor()
         failed = [c for c in checks if c.status is not CheckStatus.OK]
         assert failed == [], failed
+        (access,) = [c for c in checks if c.name == "write access"]
+        assert access.message == "roles: itil"
+
+    def test_roles_unchecked_without_the_users_own_record_is_a_warning(self, platform, double):
+        del double.tables["sys_user"][double.api_user.id]
+        checks = {c.name: c for c in platform.itsm_change_doctor()}
+        assert checks["write access"].status is CheckStatus.WARN
+        assert "roles not checked" in checks["write access"].message
 
     def test_missing_column_has_a_fix(self, double, no_sleep):
         platform = ServiceNowPlatform.from_settings(
