@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -268,29 +269,38 @@ class Ledger:
             row = conn.execute(sa.select(effects).where(effects.c.key == key)).first()
         return _effect_row(row) if row is not None else None
 
-    def claim(self, effect: Effect, now: datetime | None = None) -> bool:
-        """Record the intent to write ``effect``; False when another process holds it.
+    def claim(self, effect: Effect, now: datetime | None = None,
+              seen: EffectRow | None = None) -> bool:
+        """Record the intent to write ``effect``; False when another process got there first.
 
-        A new key is inserted as ``pending``. An existing key is claimed by moving it to
-        ``pending`` unless another live claim (an unexpired lease) holds it.
+        ``seen`` is the row the caller planned from. With none, the key is new and only an
+        insert claims it. Otherwise the row is taken over only while it is still as it was
+        seen (a failed write, an update of the same version, a pending write whose lease has
+        run out), so two processes that planned the same write never both send it.
         """
         now = now or utcnow()
         values = _effect_values(effect, now)
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(effects.insert().values(
-                    **values, state="pending", attempts=1, created_at=now,
-                    completed=False, lease_until=now + LEASE, owner=_owner(),
-                ))
-            return True
-        except IntegrityError:
-            pass
+        if seen is None:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(effects.insert().values(
+                        **values, state="pending", attempts=1, created_at=now,
+                        completed=False, lease_until=now + LEASE, owner=_owner(),
+                    ))
+                return True
+            except IntegrityError:
+                return False
+        still = [effects.c.key == effect.key, effects.c.state == seen.state]
+        if seen.state == "pending":
+            still.append(sa.or_(effects.c.lease_until.is_(None), effects.c.lease_until < now))
+        elif seen.state == "done":
+            still.append(effects.c.fingerprint == seen.fingerprint if seen.fingerprint
+                         else effects.c.fingerprint.is_(None))
+        elif seen.state != "failed":
+            return False
         with self.engine.begin() as conn:
-            free = sa.or_(effects.c.state != "pending", effects.c.lease_until.is_(None),
-                          effects.c.lease_until < now)
             updated = conn.execute(
-                effects.update()
-                .where(effects.c.key == effect.key, free)
+                effects.update().where(*still)
                 .values(**values, state="pending", attempts=effects.c.attempts + 1,
                         lease_until=now + LEASE, owner=_owner())
             )
@@ -402,6 +412,26 @@ class Ledger:
         except IntegrityError:
             return None
 
+    def add_events(self, items: Sequence[tuple[TicketEvent, str]],
+                   now: datetime | None = None) -> list[bool]:
+        """Record several events in one transaction (one disk flush for many webhook
+        requests); per event, True when new and False for a re-delivery."""
+        now = now or utcnow()
+        dialect = self.engine.dialect.name
+        if dialect not in ("sqlite", "postgresql"):
+            return [self.add_event(event, payload, now) is not None for event, payload in items]
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        fresh: list[bool] = []
+        with self.engine.begin() as conn:
+            for event, payload in items:
+                statement = insert(events).values(
+                    platform=event.platform, event_id=event.event_id, kind=str(event.kind),
+                    payload=payload, received_at=now, attempts=0,
+                ).on_conflict_do_nothing(index_elements=["platform", "event_id"]
+                                         ).returning(events.c.id)
+                fresh.append(conn.execute(statement).first() is not None)
+        return fresh
+
     def claim_events(self, limit: int = 100, now: datetime | None = None) -> list[EventRow]:
         """Unprocessed events whose lease is free, claimed for this process."""
         now = now or utcnow()
@@ -426,17 +456,23 @@ class Ledger:
                     data = dict(row._mapping)
                     data.pop("lease_until")
                     data.pop("owner")
+                    data["attempts"] += 1  # this claim is an attempt
                     claimed.append(EventRow(**data))
         return claimed
 
-    def finish_event(self, event_id: int, error: str | None = None,
-                     now: datetime | None = None) -> None:
+    def finish_event(self, event_id: int, now: datetime | None = None) -> None:
+        """The event was processed."""
         now = now or utcnow()
-        values: dict[str, Any] = {"lease_until": None, "error": error}
-        if error is None:
-            values["processed_at"] = now
         with self.engine.begin() as conn:
-            conn.execute(events.update().where(events.c.id == event_id).values(**values))
+            conn.execute(events.update().where(events.c.id == event_id)
+                         .values(processed_at=now, lease_until=None, error=None))
+
+    def fail_event(self, event_id: int, error: str, retry_at: datetime) -> None:
+        """Processing failed: keep the error (redacted by the caller) and try again no
+        sooner than ``retry_at``, so a poison event does not spin."""
+        with self.engine.begin() as conn:
+            conn.execute(events.update().where(events.c.id == event_id)
+                         .values(error=error[:2000], lease_until=retry_at))
 
     def event_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:

@@ -181,7 +181,8 @@ class Runner:
         for action in actions:
             if action.row is not None and action.row.ref is not None:
                 known[action.key] = action.row.ref
-        claimed = [e for e in effects if self.ledger.claim(e, self.clock())]
+        seen = {a.key: a.row for a in actions}
+        claimed = [e for e in effects if self.ledger.claim(e, self.clock(), seen[e.key])]
         if not claimed:
             return []
         hook = WRITE_HOOKS[claimed[0].kind]

@@ -77,7 +77,9 @@ class Syncer:
 
     def run(self) -> SyncReport:
         report = SyncReport()
-        for step in (self.sync_training, self.sync_feedback, self.sweep_prompts):
+        self.ledger.release_dead_owners(self.clock())
+        for step in (self.sync_training, self.sync_feedback, self.recover_prompts,
+                     self.sweep_prompts):
             try:
                 step(report)
             except ITSMError as exc:
@@ -192,6 +194,24 @@ class Syncer:
 
     # -- prompts -----------------------------------------------------------------------
 
+    def recover_prompts(self, report: SyncReport) -> None:
+        """Finish prompts an interrupted run left pending: the sweep's cursor has moved past
+        their tickets, so they are looked up (or posted) here."""
+        now = self.clock()
+        prompts = {p.id: p for p in self.program.prompts}
+        for row in self.ledger.effects(self.program.id, kind=str(EffectKind.PROMPT),
+                                       states=["pending", "failed"]):
+            if row.lease_until is not None and row.lease_until >= now:
+                continue
+            prompt = prompts.get(row.meta.get("prompt", ""))
+            if prompt is None or row.ticket_id is None or \
+                    row.platform not in self.platforms.instances:
+                continue
+            ticket = self.platforms.call(row.platform, "itsm_change_get_ticket",
+                                         ticket_id=row.ticket_id)
+            if ticket is not None:
+                report.prompts += self.post_prompts(prompt, [ticket])
+
     def sweep_prompts(self, report: SyncReport) -> None:
         now = self.clock()
         for prompt in self.program.prompts:
@@ -253,8 +273,8 @@ class Syncer:
 
     def _post(self, effects: list[Effect]) -> int:
         platform = effects[0].platform
-        pending = [e.key for e in effects if (r := self.ledger.get(e.key)) and
-                   r.state == "pending"]
+        seen = {e.key: self.ledger.get(e.key) for e in effects}
+        pending = [key for key, row in seen.items() if row is not None and row.state == "pending"]
         known: dict[str, EffectRef] = {}
         if pending:
             for ref in self.platforms.call(platform, "itsm_change_find_effects",
@@ -262,7 +282,7 @@ class Syncer:
                 self.ledger.record_found(ref, self.clock())
                 known[ref.key] = ref
         claimed = [e for e in effects if e.key not in known
-                   and self.ledger.claim(e, self.clock())]
+                   and self.ledger.claim(e, self.clock(), seen[e.key])]
         if not claimed:
             return 0
         results: list[EffectResult] = self.platforms.call(

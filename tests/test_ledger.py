@@ -50,8 +50,22 @@ class TestClaims:
 
     def test_an_expired_lease_can_be_claimed_again(self, ledger):
         ledger.claim(effect(), NOW)
-        assert ledger.claim(effect(), NOW + LEASE + timedelta(seconds=1))
+        seen = ledger.get(effect().key)
+        assert not ledger.claim(effect(), NOW + timedelta(seconds=1), seen), "lease still live"
+        assert ledger.claim(effect(), NOW + LEASE + timedelta(seconds=1), seen)
         assert ledger.get(effect().key).attempts == 2
+
+    def test_two_processes_that_planned_the_same_write_send_it_once(self, ledger):
+        e = effect()
+        ledger.claim(e, NOW)
+        ledger.record_result(e, EffectResult(e.key, True, EffectRef(e.key, "sandbox", "T1")),
+                             NOW)
+        assert not ledger.claim(e, NOW), "a create planned before the row existed"
+        done = ledger.get(e.key)
+        changed = effect(title="Training v2")
+        assert ledger.claim(changed, NOW, done), "an update of the version seen"
+        ledger.record_result(changed, EffectResult(e.key, True, done.ref), NOW)
+        assert not ledger.claim(changed, NOW, done), "the version seen has moved on"
 
     def test_result_records_ref_and_fingerprint(self, ledger):
         e = effect()
@@ -68,14 +82,14 @@ class TestClaims:
         ledger.record_result(e, EffectResult(e.key, False, error="timeout", uncertain=True), NOW)
         row = ledger.get(e.key)
         assert row.state == "pending" and row.lease_until is None
-        assert ledger.claim(e, NOW)
+        assert ledger.claim(e, NOW, row)
 
     def test_failed_update_keeps_the_earlier_success(self, ledger):
         e = effect()
         ledger.claim(e, NOW)
         ledger.record_result(e, EffectResult(e.key, True, EffectRef(e.key, "sandbox", "T1")), NOW)
         changed = effect(title="Training v2")
-        ledger.claim(changed, NOW)
+        assert ledger.claim(changed, NOW, ledger.get(e.key))
         ledger.record_result(changed, EffectResult(e.key, False, error="400 bad due"), NOW)
         row = ledger.get(e.key)
         assert row.state == "done" and row.remote_id == "T1" and row.last_error == "400 bad due"
@@ -108,6 +122,16 @@ class TestEventsFeedbackCursors:
         assert ledger.claim_events(now=NOW) == [], "a claimed event is not handed out twice"
         ledger.finish_event(first, now=NOW)
         assert ledger.event_counts() == {"received": 1, "processed": 1}
+
+    def test_a_failed_event_waits_for_its_retry_time(self, ledger):
+        event = TicketEvent("jira", "wh-2", TicketEventKind.TICKET_UPDATED, NOW, ticket_id="2")
+        (fresh,) = ledger.add_events([(event, "{}")], NOW)
+        assert fresh and ledger.add_events([(event, "{}")], NOW) == [False]
+        (row,) = ledger.claim_events(now=NOW)
+        ledger.fail_event(row.id, "NotFound: gone", NOW + timedelta(minutes=1))
+        assert ledger.claim_events(now=NOW + timedelta(seconds=30)) == []
+        (again,) = ledger.claim_events(now=NOW + timedelta(minutes=2))
+        assert again.error == "NotFound: gone" and again.attempts == 2
 
     def test_feedback_is_captured_once_and_read_back(self, ledger):
         response = FeedbackResponse("comment:N1", "sandbox", "p", "u-1", NOW,

@@ -1,9 +1,7 @@
 """Group commit for webhook intake: the events of concurrent requests share one transaction
 (one fsync), and each request is answered once its events are committed.
 
-Uses the ledger's ``events`` table with ``ON CONFLICT DO NOTHING`` so a duplicate is told
-apart per event inside a shared transaction. (Proposed for the core as
-``Ledger.add_events``; it lives here until then.)
+``Ledger.add_events`` tells a duplicate apart per event inside the shared transaction.
 """
 
 from __future__ import annotations
@@ -13,9 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy.dialects import postgresql, sqlite
-
-from ..ledger import Ledger, events
+from ..ledger import Ledger
 from ..model import TicketEvent
 
 __all__ = ["GroupCommitter"]
@@ -38,8 +34,6 @@ class GroupCommitter(threading.Thread):
         self.ledger = ledger
         self.max_batch = max_batch
         self.jobs: queue.Queue[_Job | None] = queue.Queue()
-        dialect = ledger.engine.dialect.name
-        self.insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
 
     def add(self, items: list[tuple[TicketEvent, str]], now: datetime) -> list[bool]:
         """True per event newly recorded, False per duplicate; raises if the commit failed."""
@@ -73,16 +67,12 @@ class GroupCommitter(threading.Thread):
 
     def _commit(self, batch: list[_Job]) -> None:
         try:
-            with self.ledger.engine.begin() as conn:
-                for job in batch:
-                    job.result = []
-                    for event, payload in job.items:
-                        statement = self.insert(events).values(
-                            platform=event.platform, event_id=event.event_id,
-                            kind=str(event.kind), payload=payload, received_at=job.now,
-                            attempts=0,
-                        ).on_conflict_do_nothing(index_elements=["platform", "event_id"])
-                        job.result.append(conn.execute(statement).rowcount == 1)
+            items = [item for job in batch for item in job.items]
+            fresh = self.ledger.add_events(items, batch[0].now)
+            start = 0
+            for job in batch:
+                job.result = fresh[start:start + len(job.items)]
+                start += len(job.items)
         except BaseException as exc:
             for job in batch:
                 job.error = exc

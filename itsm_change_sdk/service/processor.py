@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 # How far back to look for a marked comment when the event did not carry it.
 COMMENT_WINDOW = timedelta(minutes=10)
+MAX_BACKOFF = 600
 
 
 @dataclass
@@ -106,8 +107,8 @@ class Processor:
                 self.syncer.capture_comment(comment)
 
     def process(self, row: EventRow) -> bool:
-        """Process one claimed row; True when done. A failure keeps the claim, so its lease
-        is the back-off before the event is tried again."""
+        """Process one claimed row; True when done. A failure is recorded with a back-off
+        that doubles per attempt, so a poison event does not spin."""
         try:
             self.handle(event_from_payload(row.payload))
         except Exception as exc:
@@ -115,10 +116,13 @@ class Processor:
             message = f"{type(exc).__name__}: {exc}"
             self.stats.last_error = message
             self.stats.errors[row.id] = message
-            log.error("event %s (%s, attempt %d) failed, retried after its lease: %s",
-                      row.event_id, row.platform, row.attempts + 1, message)
+            backoff = timedelta(seconds=min(MAX_BACKOFF, 15 * 2 ** max(row.attempts - 1, 0)))
+            self.ledger.fail_event(row.id, message, self.clock() + backoff)
+            log.error("event %s (%s, attempt %d) failed, retried in %ds: %s",
+                      row.event_id, row.platform, row.attempts, backoff.total_seconds(),
+                      message)
             return False
-        self.ledger.finish_event(row.id, None, self.clock())
+        self.ledger.finish_event(row.id, self.clock())
         self.stats.errors.pop(row.id, None)
         self.stats.processed += 1
         return True
