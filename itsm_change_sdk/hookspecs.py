@@ -175,7 +175,8 @@ def itsm_change_find_comments(marker: str, since: datetime | None) -> Iterable[C
     """Comments and notes whose text contains ``marker``, created after ``since``.
 
     The core parses the marker syntax; the plugin only finds the comments, with the
-    narrowest query its platform allows. Return an iterator to keep memory bounded.
+    narrowest query its platform allows. Return an iterator to keep memory bounded. Leave out
+    the notes the plugin wrote itself: survey requests quote the marker.
 
     .. versionadded:: 0.1
     """

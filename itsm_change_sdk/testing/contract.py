@@ -284,6 +284,22 @@ class PlatformContract:
                            since=BASE + timedelta(hours=2)))
         assert [c.text for c in later] == ["#feedback knowledge=4"]
 
+    def test_our_own_notes_are_never_taken_for_feedback(self, platform: Any,
+                                                        double: PlatformDouble) -> None:
+        ticket = double.add_ticket(title="Password reset", opened_at=BASE,
+                                   category="password reset")
+        effect = Effect(
+            key=f"chg:{PROGRAM}:prompt:survey-hint:{double.name}:{ticket.id}",
+            kind=EffectKind.PROMPT, platform=double.name, program=PROGRAM,
+            title="Survey hint", channel="ticket_note", ticket_id=ticket.id,
+            body="Answer in any comment: #feedback awareness=4 ability=3 <what would help>",
+        )
+        (posted,) = _hook(platform, "itsm_change_post_prompts", effects=[effect], known={})
+        assert posted.ok
+        found = list(_hook(platform, "itsm_change_find_comments", marker="#feedback",
+                           since=None))
+        assert found == [], "a note the plugin wrote carries our text, not staff feedback"
+
     # -- tickets and prompts -----------------------------------------------------------
 
     def test_find_tickets_filters_and_orders_oldest_first(self, platform: Any,

@@ -103,6 +103,12 @@ def strip_token(text: str) -> str:
     return re.sub(r"\s*\[itsm-change ref itsmchg[0-9a-f]{20}\]\s*$", "", text)
 
 
+def written_by_us(text: str) -> bool:
+    """Our comments end with their ref token; they are never staff feedback, even though a
+    survey request quotes the feedback marker."""
+    return re.search(r"\[itsm-change ref itsmchg[0-9a-f]{20}\]", text) is not None
+
+
 def property_value(effect: Effect) -> dict[str, str]:
     return {"key": effect.key, "kind": str(effect.kind), "program": effect.program}
 

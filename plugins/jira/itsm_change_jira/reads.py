@@ -59,6 +59,8 @@ class JiraReads:
             issue_id = str(issue["id"])
             for raw in self.api.comments(str(issue.get("key") or issue_id)):
                 comment = mapping.comment_from_payload(raw, issue_id)
+                if mapping.written_by_us(comment.text):
+                    continue
                 if marker in comment.text and (since is None or comment.created_at > since):
                     yield comment
 

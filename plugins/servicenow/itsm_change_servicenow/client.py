@@ -515,6 +515,8 @@ class ServiceNowPlatform:
         for row in page:
             author = str(row.get("sys_created_by") or "")
             comment = mapping.comment_from_journal(row, PLATFORM, self._users.get(author, author))
+            if mapping.markers_in(comment.text):
+                continue  # our own note: it may quote the marker, but it is not feedback
             if marker in comment.text and (since is None or comment.created_at > since):
                 yield comment
 
