@@ -91,11 +91,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="concurrent connections")
     parser.add_argument("--threads", type=int, default=8, help="server request threads")
     parser.add_argument("--seconds", type=float, default=60.0, help="time bound")
+    parser.add_argument("--db", default=None,
+                        help="ledger URL (default: a fresh SQLite file; a PostgreSQL URL "
+                             "pointing at an empty database or schema)")
     parser.add_argument("--tickets", type=int, default=50,
                         help="distinct tickets the events name (their prompts are posted)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
+    ledger_url = args.db or f"sqlite:///{work / 'ledger.db'}"
     today = datetime.now(UTC).date()
     (work / "program.yaml").write_text(PROGRAM.format(
         start=today - timedelta(days=1), until=today + timedelta(days=30)))
@@ -106,7 +110,7 @@ def main() -> None:
     store.close()
     env = {**os.environ, "ITSM_CHANGE_HOME": str(work / "home"),
            "ITSM_CHANGE_CONFIG": str(work / "none.toml"),
-           "ITSM_CHANGE_DB": str(work / "ledger.db"),
+           "ITSM_CHANGE_DB": ledger_url,
            "ITSM_CHANGE_SANDBOX_DB": str(work / "sandbox.db"),
            "ITSM_CHANGE_SANDBOX_WEBHOOK_SECRET": SECRET}
     server = subprocess.Popen(
@@ -136,7 +140,7 @@ def main() -> None:
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - started
-        ledger = Ledger(f"sqlite:///{work / 'ledger.db'}")
+        ledger = Ledger(ledger_url)
         counts = ledger.event_counts()
         ledger.close()
         accepted = len(latencies)

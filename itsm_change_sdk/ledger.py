@@ -460,11 +460,14 @@ class Ledger:
                     claimed.append(EventRow(**data))
         return claimed
 
-    def finish_event(self, event_id: int, now: datetime | None = None) -> None:
-        """The event was processed."""
+    def finish_events(self, event_ids: Sequence[int], now: datetime | None = None) -> None:
+        """These events were processed (one commit for a batch: processing is idempotent, so
+        a crash before it only means the batch is processed again)."""
+        if not event_ids:
+            return
         now = now or utcnow()
         with self.engine.begin() as conn:
-            conn.execute(events.update().where(events.c.id == event_id)
+            conn.execute(events.update().where(events.c.id.in_(list(event_ids)))
                          .values(processed_at=now, lease_until=None, error=None))
 
     def fail_event(self, event_id: int, error: str, retry_at: datetime) -> None:

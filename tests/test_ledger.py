@@ -120,7 +120,7 @@ class TestEventsFeedbackCursors:
         claimed = ledger.claim_events(now=NOW)
         assert [e.id for e in claimed] == [first]
         assert ledger.claim_events(now=NOW) == [], "a claimed event is not handed out twice"
-        ledger.finish_event(first, now=NOW)
+        ledger.finish_events([first], now=NOW)
         assert ledger.event_counts() == {"received": 1, "processed": 1}
 
     def test_a_failed_event_waits_for_its_retry_time(self, ledger):

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 # How far back to look for a marked comment when the event did not carry it.
 COMMENT_WINDOW = timedelta(minutes=10)
 MAX_BACKOFF = 600
+INTAKE_QUIET = 0.05
+INTAKE_PAUSE = 0.005
 
 
 @dataclass
@@ -107,8 +109,9 @@ class Processor:
                 self.syncer.capture_comment(comment)
 
     def process(self, row: EventRow) -> bool:
-        """Process one claimed row; True when done. A failure is recorded with a back-off
-        that doubles per attempt, so a poison event does not spin."""
+        """Process one claimed row; True when done (the caller records it as finished). A
+        failure is recorded with a back-off that doubles per attempt, so a poison event does
+        not spin."""
         try:
             self.handle(event_from_payload(row.payload))
         except Exception as exc:
@@ -122,18 +125,26 @@ class Processor:
                       row.event_id, row.platform, row.attempts, backoff.total_seconds(),
                       message)
             return False
-        self.ledger.finish_event(row.id, self.clock())
         self.stats.errors.pop(row.id, None)
         self.stats.processed += 1
         return True
 
-    def run_once(self, limit: int = 50, delay: float = 0.0) -> int:
-        """Claim up to ``limit`` events and process them; the number claimed."""
+    def run_once(self, limit: int = 50, delay: float = 0.0,
+                 pause: Callable[[], None] | None = None) -> int:
+        """Claim up to ``limit`` events and process them; the number claimed.
+
+        :param pause: called before each event (the worker yields to intake there).
+        """
         rows = self.ledger.claim_events(limit, self.clock())
+        done = []
         for row in rows:
             if delay:
                 time.sleep(delay)
-            self.process(row)
+            if pause is not None:
+                pause()
+            if self.process(row):
+                done.append(row.id)
+        self.ledger.finish_events(done, self.clock())
         self.stats.last_run = self.clock()
         return len(rows)
 
@@ -152,9 +163,17 @@ class EventWorker(threading.Thread):
         self.delay = delay
         self.wake = threading.Event()
         self.stopping = threading.Event()
+        self.last_intake = 0.0
 
     def notify(self) -> None:
+        self.last_intake = time.monotonic()
         self.wake.set()
+
+    def yield_to_intake(self) -> None:
+        """Acknowledgements are what platforms time out on; processing can lag a burst. While
+        webhooks are arriving, step aside between events so request threads get the GIL."""
+        if time.monotonic() - self.last_intake < INTAKE_QUIET:
+            time.sleep(INTAKE_PAUSE)
 
     def stop(self, timeout: float = 10.0) -> None:
         self.stopping.set()
@@ -165,7 +184,8 @@ class EventWorker(threading.Thread):
         while not self.stopping.is_set():
             self.wake.clear()
             try:
-                busy = self.processor.run_once(delay=self.delay) > 0
+                busy = self.processor.run_once(delay=self.delay,
+                                               pause=self.yield_to_intake) > 0
             except Exception as exc:  # the ledger is down: keep the thread, retry later
                 log.error("event worker: %s: %s", type(exc).__name__, exc)
                 busy = False
