@@ -59,6 +59,7 @@ tickets = sa.Table(
     sa.Column("resolved_at", UTCDateTime),
     sa.Column("reopen_count", sa.Integer, nullable=False, default=0),
     sa.Column("reassignment_count", sa.Integer, nullable=False, default=0),
+    sa.Index("ix_tickets_updated_seq", "updated_at", "seq"),
 )
 tasks = sa.Table(
     "tasks", metadata,
@@ -109,7 +110,7 @@ survey_answers = sa.Table(
 )
 
 TASK_PREFIX = {"training": "TRN", "ack": "ACK", "feedback": "SRV"}
-_PAGE = 1000
+_PAGE = 5000
 
 
 def _like_escape(text: str) -> str:
@@ -258,10 +259,10 @@ class SandboxStore:
             if since is not None:
                 query = query.where(tickets.c.updated_at > since)
             if last is not None:
-                query = query.where(sa.or_(
-                    tickets.c.updated_at > last[0],
-                    sa.and_(tickets.c.updated_at == last[0], tickets.c.seq > last[1]),
-                ))
+                # A row-value comparison walks the (updated_at, seq) index from the cursor.
+                query = query.where(sa.tuple_(tickets.c.updated_at, tickets.c.seq)
+                                    > sa.tuple_(sa.literal(last[0], UTCDateTime()),
+                                                sa.literal(last[1])))
             query = query.order_by(tickets.c.updated_at, tickets.c.seq).limit(self.page_size)
             with self.engine.connect() as conn:
                 rows = conn.execute(query).all()
