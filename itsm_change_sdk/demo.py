@@ -222,6 +222,11 @@ def run_demo(program: Program, *, db: str | None, seed: int, weeks: int,
         ws.platforms.add("sandbox", SandboxPlatform(store))
         sim = _Simulation(program, ws, store, clock, seed)
         sim.seed_org(clock.now)
+        # The pilot's managers agreed to it up front; later waves wait for their sign-off.
+        for member in program.alliance:
+            if first.id in member.signs_off:
+                ws.ledger.sign_off(program.id, first.id, member.id, "ready for the pilot",
+                                   datetime.combine(start, time(9), UTC))
         echo(f"Sandbox organisation: {len(store.people())} people, "
              f"{len(program.units)} service-desk groups.")
         day = clock.now.date()
