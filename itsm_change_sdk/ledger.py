@@ -107,6 +107,7 @@ events = sa.Table(
     "events",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("program", sa.String(100), nullable=False, default=""),
     sa.Column("platform", sa.String(50), nullable=False),
     sa.Column("event_id", sa.String(300), nullable=False),
     sa.Column("kind", sa.String(30), nullable=False),
@@ -117,7 +118,9 @@ events = sa.Table(
     sa.Column("lease_until", UTCDateTime),
     sa.Column("owner", sa.String(200)),
     sa.Column("error", sa.Text),
-    sa.UniqueConstraint("platform", "event_id", name="uq_events_platform_event"),
+    # Each program's service records its own copy of a platform event, so two programs
+    # sharing a ledger never take each other's events.
+    sa.UniqueConstraint("program", "platform", "event_id", name="uq_events_program_event"),
 )
 
 feedback = sa.Table(
@@ -190,6 +193,7 @@ class EffectRow:
 @dataclass(frozen=True)
 class EventRow:
     id: int
+    program: str
     platform: str
     event_id: str
     kind: str
@@ -397,15 +401,16 @@ class Ledger:
 
     # -- events -------------------------------------------------------------------------
 
-    def add_event(self, event: TicketEvent, payload: str, now: datetime | None = None
-                  ) -> int | None:
-        """Record an event durably; None when it was recorded before (a re-delivery)."""
+    def add_event(self, event: TicketEvent, payload: str, now: datetime | None = None,
+                  program: str = "") -> int | None:
+        """Record an event durably for ``program``; None when it was recorded before (a
+        re-delivery)."""
         now = now or utcnow()
         try:
             with self.engine.begin() as conn:
                 result = conn.execute(events.insert().values(
-                    platform=event.platform, event_id=event.event_id, kind=str(event.kind),
-                    payload=payload, received_at=now, attempts=0,
+                    program=program, platform=event.platform, event_id=event.event_id,
+                    kind=str(event.kind), payload=payload, received_at=now, attempts=0,
                 ))
             key = result.inserted_primary_key
             return int(key[0]) if key else None
@@ -413,34 +418,36 @@ class Ledger:
             return None
 
     def add_events(self, items: Sequence[tuple[TicketEvent, str]],
-                   now: datetime | None = None) -> list[bool]:
+                   now: datetime | None = None, program: str = "") -> list[bool]:
         """Record several events in one transaction (one disk flush for many webhook
         requests); per event, True when new and False for a re-delivery."""
         now = now or utcnow()
         dialect = self.engine.dialect.name
         if dialect not in ("sqlite", "postgresql"):
-            return [self.add_event(event, payload, now) is not None for event, payload in items]
+            return [self.add_event(event, payload, now, program) is not None
+                    for event, payload in items]
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         fresh: list[bool] = []
         with self.engine.begin() as conn:
             for event, payload in items:
                 statement = insert(events).values(
-                    platform=event.platform, event_id=event.event_id, kind=str(event.kind),
-                    payload=payload, received_at=now, attempts=0,
-                ).on_conflict_do_nothing(index_elements=["platform", "event_id"]
+                    program=program, platform=event.platform, event_id=event.event_id,
+                    kind=str(event.kind), payload=payload, received_at=now, attempts=0,
+                ).on_conflict_do_nothing(index_elements=["program", "platform", "event_id"]
                                          ).returning(events.c.id)
                 fresh.append(conn.execute(statement).first() is not None)
         return fresh
 
-    def claim_events(self, limit: int = 100, now: datetime | None = None) -> list[EventRow]:
-        """Unprocessed events whose lease is free, claimed for this process."""
+    def claim_events(self, limit: int = 100, now: datetime | None = None,
+                     program: str = "") -> list[EventRow]:
+        """``program``'s unprocessed events whose lease is free, claimed for this process."""
         now = now or utcnow()
         self.release_dead_owners(now)
         claimed: list[EventRow] = []
         with self.engine.begin() as conn:
             rows = conn.execute(
                 sa.select(events)
-                .where(events.c.processed_at.is_(None),
+                .where(events.c.program == program, events.c.processed_at.is_(None),
                        sa.or_(events.c.lease_until.is_(None), events.c.lease_until < now))
                 .order_by(events.c.id).limit(limit)
             ).all()
@@ -477,11 +484,14 @@ class Ledger:
             conn.execute(events.update().where(events.c.id == event_id)
                          .values(error=error[:2000], lease_until=retry_at))
 
-    def event_counts(self) -> dict[str, int]:
+    def event_counts(self, program: str | None = None) -> dict[str, int]:
+        """Events received and processed (for one program, or all)."""
+        scope = [] if program is None else [events.c.program == program]
         with self.engine.connect() as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one()
+            total = conn.execute(sa.select(sa.func.count()).select_from(events)
+                                 .where(*scope)).scalar_one()
             done = conn.execute(sa.select(sa.func.count()).select_from(events)
-                                .where(events.c.processed_at.is_not(None))).scalar_one()
+                                .where(events.c.processed_at.is_not(None), *scope)).scalar_one()
         return {"received": int(total), "processed": int(done)}
 
     def last_event(self, platform: str) -> datetime | None:

@@ -123,6 +123,16 @@ class TestEventsFeedbackCursors:
         ledger.finish_events([first], now=NOW)
         assert ledger.event_counts() == {"received": 1, "processed": 1}
 
+    def test_two_programs_each_process_their_own_copy_of_an_event(self, ledger):
+        event = TicketEvent("jira", "wh-3", TicketEventKind.COMMENT_ADDED, NOW, ticket_id="3")
+        assert ledger.add_event(event, "{}", NOW, "portal") is not None
+        assert ledger.add_event(event, "{}", NOW, "approvals") is not None
+        assert ledger.add_event(event, "{}", NOW, "portal") is None
+        assert [r.program for r in ledger.claim_events(now=NOW, program="portal")] == ["portal"]
+        assert [r.program for r in ledger.claim_events(now=NOW, program="approvals")] == \
+            ["approvals"]
+        assert ledger.event_counts("portal") == {"received": 1, "processed": 0}
+
     def test_a_failed_event_waits_for_its_retry_time(self, ledger):
         event = TicketEvent("jira", "wh-2", TicketEventKind.TICKET_UPDATED, NOW, ticket_id="2")
         (fresh,) = ledger.add_events([(event, "{}")], NOW)

@@ -115,8 +115,8 @@ def processor(ws, program):
     return Processor(program, ws.platforms, ws.ledger, ws.clock)
 
 
-def record(ws, event: TicketEvent) -> int | None:
-    return ws.ledger.add_event(event, event_to_payload(event), NOW)
+def record(ws, event: TicketEvent, program: str = "svc") -> int | None:
+    return ws.ledger.add_event(event, event_to_payload(event), NOW, program)
 
 
 def created(ticket_id: str, event_id: str = "e1", **extra) -> TicketEvent:

@@ -29,9 +29,10 @@ class _Job:
 class GroupCommitter(threading.Thread):
     """One writer thread; :meth:`add` blocks until the caller's events are durable."""
 
-    def __init__(self, ledger: Ledger, max_batch: int = 256) -> None:
+    def __init__(self, ledger: Ledger, program: str = "", max_batch: int = 256) -> None:
         super().__init__(name="itsm-change-intake-commit", daemon=True)
         self.ledger = ledger
+        self.program = program
         self.max_batch = max_batch
         self.jobs: queue.Queue[_Job | None] = queue.Queue()
 
@@ -68,7 +69,7 @@ class GroupCommitter(threading.Thread):
     def _commit(self, batch: list[_Job]) -> None:
         try:
             items = [item for job in batch for item in job.items]
-            fresh = self.ledger.add_events(items, batch[0].now)
+            fresh = self.ledger.add_events(items, batch[0].now, self.program)
             start = 0
             for job in batch:
                 job.result = fresh[start:start + len(job.items)]

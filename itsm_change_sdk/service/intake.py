@@ -50,7 +50,9 @@ class Intake:
     def __init__(self, platforms: Platforms, ledger: Ledger,
                  secrets: Mapping[str, str | None], *,
                  clock: Callable[[], datetime] = utcnow,
-                 on_recorded: Callable[[], None] | None = None) -> None:
+                 on_recorded: Callable[[], None] | None = None,
+                 program: str = "") -> None:
+        self.program = program
         self.platforms = platforms
         self.ledger = ledger
         self.secrets = dict(secrets)
@@ -61,7 +63,7 @@ class Intake:
         if ledger.engine.dialect.name in ("sqlite", "postgresql"):
             # One writer thread commits concurrent requests' events together: one fsync
             # for many, and no SQLite busy-wait between our own writers.
-            self.committer = GroupCommitter(ledger)
+            self.committer = GroupCommitter(ledger, program)
             self.committer.start()
 
     def close(self) -> None:
@@ -122,7 +124,8 @@ class Intake:
         if self.committer is not None:
             fresh = self.committer.add([(e, event_to_payload(e)) for e in events], now)
         else:
-            fresh = [self.ledger.add_event(e, event_to_payload(e), now) is not None
+            fresh = [self.ledger.add_event(e, event_to_payload(e), now, self.program)
+                     is not None
                      for e in events]
         recorded = sum(fresh)
         return recorded, len(fresh) - recorded

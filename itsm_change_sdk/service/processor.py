@@ -135,7 +135,7 @@ class Processor:
 
         :param pause: called before each event (the worker yields to intake there).
         """
-        rows = self.ledger.claim_events(limit, self.clock())
+        rows = self.ledger.claim_events(limit, self.clock(), self.program.id)
         done = []
         for row in rows:
             if delay:

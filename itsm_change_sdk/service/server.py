@@ -77,7 +77,7 @@ class EventService:
         self.processor = Processor(program, ws.platforms, ws.ledger, ws.clock)
         self.worker = EventWorker(self.processor, options.poll, options.processing_delay)
         self.intake = Intake(ws.platforms, ws.ledger, self.secrets, clock=ws.clock,
-                             on_recorded=self.worker.notify)
+                             on_recorded=self.worker.notify, program=program.id)
         self.polled = [p for p in program.platforms if p in ws.platforms.instances and (
             options.sync == "always" or (options.sync == "auto" and not self.secrets.get(p)))]
         self.scheduler = Scheduler(ws, program, self.polled)
@@ -93,7 +93,7 @@ class EventService:
         document: dict[str, Any] = {"program": self.program.id}
         healthy = True
         try:
-            counts = self.ws.ledger.event_counts()
+            counts = self.ws.ledger.event_counts(self.program.id)
             document["ledger"] = {"ok": True}
             document["events"] = {**counts, "backlog": counts["received"] - counts["processed"],
                                   "failing": len(self.processor.stats.errors)}
