@@ -6,7 +6,7 @@ import pytest
 
 from itsm_change_sdk import hookimpl
 from itsm_change_sdk.config import Settings, ledger_url, platform_settings
-from itsm_change_sdk.errors import ConfigurationError, PluginError
+from itsm_change_sdk.errors import ConfigurationError, PluginError, WebhookRejected
 from itsm_change_sdk.feedback import parse_feedback
 from itsm_change_sdk.model import Ticket, TicketFilter
 from itsm_change_sdk.planner import render_template
@@ -121,3 +121,36 @@ def test_ticket_filter_matches_case_insensitively(at):
                         ).matches(ticket)
     assert not TicketFilter(categories=("hardware",)).matches(ticket)
     assert not TicketFilter(platform="jira").matches(ticket)
+
+
+class TestWebhookVerification:
+    def request(self, headers, secret="s3cret-value", body=b'{"a": 1}'):
+        from itsm_change_sdk.model import WebhookRequest
+
+        return WebhookRequest("acme", headers, body, secret=secret)
+
+    def test_hmac_signature_over_the_body(self):
+        from itsm_change_sdk.webhooks import hmac_sha256, verify_hmac_sha256
+
+        good = hmac_sha256(b'{"a": 1}', "s3cret-value")
+        verify_hmac_sha256(self.request({"X-Sig": good}), "X-Sig")
+        with pytest.raises(WebhookRejected) as forged:
+            verify_hmac_sha256(self.request({"X-Sig": good}, body=b'{"a": 2}'), "X-Sig")
+        assert forged.value.status == 403
+        with pytest.raises(WebhookRejected) as unsigned:
+            verify_hmac_sha256(self.request({}), "X-Sig")
+        assert unsigned.value.status == 401
+
+    def test_shared_secret_and_no_secret_configured(self):
+        from itsm_change_sdk.webhooks import verify_shared_secret
+
+        verify_shared_secret(self.request({"x-itsm-change-secret": "s3cret-value"}),
+                             "X-ITSM-Change-Secret")
+        with pytest.raises(WebhookRejected) as wrong:
+            verify_shared_secret(self.request({"X-ITSM-Change-Secret": "guess"}),
+                                 "X-ITSM-Change-Secret")
+        assert wrong.value.status == 403 and "s3cret-value" not in str(wrong.value)
+        with pytest.raises(WebhookRejected, match="ITSM_CHANGE_ACME_WEBHOOK_SECRET") as none:
+            verify_shared_secret(self.request({"X-ITSM-Change-Secret": "x"}, secret=None),
+                                 "X-ITSM-Change-Secret")
+        assert none.value.status == 401

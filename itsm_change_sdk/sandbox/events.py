@@ -9,8 +9,6 @@ delivery is at least once, and the service de-duplicates by the row's id.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import threading
@@ -23,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..ledger import UTCDateTime
+from ..webhooks import hmac_sha256
 
 __all__ = ["SIGNATURE_HEADER", "Forwarder", "ForwarderThread", "event_body", "record_event",
            "sign"]
@@ -51,8 +50,7 @@ def drop(engine: Engine) -> None:
     outbox_metadata.drop_all(engine)
 
 
-def sign(body: bytes, secret: str) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+sign = hmac_sha256
 
 
 def event_body(event: str, at: datetime, event_id: str | None = None,

@@ -6,8 +6,6 @@ implementation a plugin author can read next to the hook docs.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -38,6 +36,7 @@ from ..model import (
     WebhookRequest,
     utcnow,
 )
+from ..webhooks import verify_hmac_sha256
 from .store import SandboxStore
 
 __all__ = ["SandboxPlatform"]
@@ -250,15 +249,7 @@ class SandboxPlatform:
     @hookimpl
     def itsm_change_parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
         """Sandbox events: JSON signed with HMAC-SHA256 of the body in ``X-Sandbox-Signature``."""
-        signature = request.header(SIGNATURE_HEADER)
-        if not request.secret:
-            raise WebhookRejected(401, "no webhook secret is configured for the sandbox")
-        if not signature:
-            raise WebhookRejected(401, f"missing {SIGNATURE_HEADER} header")
-        expected = "sha256=" + hmac.new(request.secret.encode(), request.body,
-                                        hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(signature, expected):
-            raise WebhookRejected(403, "signature does not match the body")
+        verify_hmac_sha256(request, SIGNATURE_HEADER)
         try:
             data = json.loads(request.body)
             kind = TicketEventKind(data["event"])

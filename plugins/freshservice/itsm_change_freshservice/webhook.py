@@ -9,7 +9,6 @@ re-read through the API; nothing else in it is trusted.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import re
 from datetime import datetime
@@ -17,6 +16,7 @@ from typing import Any
 
 from itsm_change_sdk.errors import WebhookRejected
 from itsm_change_sdk.model import TicketEvent, TicketEventKind, WebhookRequest
+from itsm_change_sdk.webhooks import verify_shared_secret
 
 from .hooks import PLATFORM_NAME
 from .mapping import parse_ticket_number
@@ -80,14 +80,7 @@ def _fields(body: bytes) -> tuple[str | None, Any]:
 
 
 def parse(request: WebhookRequest, *, secret: str | None, now: datetime) -> list[TicketEvent]:
-    if not secret:
-        raise WebhookRejected(401, "no webhook secret is configured for freshservice; set "
-                                   "ITSM_CHANGE_FRESHSERVICE_WEBHOOK_SECRET")
-    given = request.header(SECRET_HEADER)
-    if not given:
-        raise WebhookRejected(401, f"the {SECRET_HEADER} header is missing")
-    if not hmac.compare_digest(given.encode(), secret.encode()):
-        raise WebhookRejected(403, f"the {SECRET_HEADER} header does not match")
+    verify_shared_secret(request, SECRET_HEADER, secret)
     event, raw_ticket = _fields(request.body)
     if event is None or raw_ticket is None:
         raise WebhookRejected(400, "the body needs 'event' and 'ticket_id'")

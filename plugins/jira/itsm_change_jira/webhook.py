@@ -6,8 +6,6 @@ is no event header; the event is ``webhookEvent`` in the body.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -15,6 +13,7 @@ from typing import Any
 
 from itsm_change_sdk.errors import WebhookRejected
 from itsm_change_sdk.model import EffectKind, TicketEvent, TicketEventKind, WebhookRequest
+from itsm_change_sdk.webhooks import hmac_sha256, verify_hmac_sha256
 
 from . import mapping
 
@@ -25,20 +24,11 @@ _KNOWN = frozenset({"jira:issue_created", "jira:issue_updated", "jira:issue_dele
                     "comment_created"})
 
 
-def sign(body: bytes, secret: str) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+sign = hmac_sha256
 
 
 def verify(request: WebhookRequest) -> None:
-    if not request.secret:
-        raise WebhookRejected(401, "no webhook secret is configured; unsigned webhooks are "
-                                   "refused (set webhook_secret)")
-    header = request.header("X-Hub-Signature")
-    if not header:
-        raise WebhookRejected(401, "missing X-Hub-Signature")
-    if not hmac.compare_digest(header.strip().lower().encode(),
-                               sign(request.body, request.secret).encode()):
-        raise WebhookRejected(403, "signature does not match")
+    verify_hmac_sha256(request, "X-Hub-Signature")
 
 
 def _training_key(issue: Mapping[str, Any]) -> str | None:

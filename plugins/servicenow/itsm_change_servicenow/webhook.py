@@ -14,13 +14,13 @@ A record event is a hint (``needs_refresh``): the core re-reads the ticket throu
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from itsm_change_sdk.errors import WebhookRejected
 from itsm_change_sdk.model import Comment, TicketEvent, TicketEventKind, WebhookRequest
+from itsm_change_sdk.webhooks import verify_shared_secret
 
 from .mapping import (
     CORRELATION_DISPLAY,
@@ -37,14 +37,7 @@ PLATFORM = "servicenow"
 
 
 def _verify(request: WebhookRequest, secret: str | None) -> None:
-    if not secret:
-        raise WebhookRejected(401, "no webhook_secret is configured for servicenow; "
-                              "refusing events that cannot be verified")
-    given = request.header(SECRET_HEADER)
-    if not given:
-        raise WebhookRejected(401, f"missing {SECRET_HEADER} header")
-    if not hmac.compare_digest(given.encode(), secret.encode()):
-        raise WebhookRejected(403, f"wrong {SECRET_HEADER}")
+    verify_shared_secret(request, SECRET_HEADER, secret)
 
 
 def _text(payload: Mapping[str, Any], name: str) -> str:
