@@ -42,6 +42,14 @@ class PlatformSpec:
     secrets: tuple[str, ...] = ()
     """Settings that are secrets: never printed, logged or stored."""
 
+    def hooks(self) -> list[str]:
+        """The platform hooks its instances implement (read from the class, unbuilt)."""
+        owner = getattr(self.factory, "__self__", self.factory)
+        cls = owner if isinstance(owner, type) else type(owner)
+        marker = f"{hookspecs.PROJECT_NAME}_impl"
+        return sorted(name for name in dir(cls) if name.startswith("itsm_change_")
+                      and hasattr(getattr(cls, name, None), marker))
+
 
 @dataclass
 class PlatformRegistry:

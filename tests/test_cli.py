@@ -83,6 +83,14 @@ class TestAdmin:
         assert "itsm_change_sdk.sandbox.hooks (built in)" in result.output
         assert "itsm_change_register_platforms" in result.output
         assert "sandbox" in result.output.splitlines()[-1]
+        platform_section = result.output.split("platform sandbox (hooks of its instances)")[1]
+        assert "    itsm_change_publish_training" in platform_section
+        assert "    itsm_change_parse_webhook" in platform_section
+
+    def test_plugins_filters_by_hook(self, run):
+        result = run("plugins", "--hook", "itsm_change_feedback_captured")
+        assert "platform sandbox" not in result.output
+        assert "itsm_change_sdk.sandbox.hooks" not in result.output
 
     def test_doctor_on_the_sandbox(self, run):
         run("demo", "--weeks", "1")

@@ -30,6 +30,13 @@ def plugins(hook: str | None) -> None:
         click.echo(f"{name} ({version})")
         for hook_name in hooks:
             click.echo(f"    {hook_name}")
+    for name, spec in sorted(registry.specs.items()):
+        platform_hooks = spec.hooks()
+        if hook and hook not in platform_hooks:
+            continue
+        click.echo(f"platform {name} (hooks of its instances)")
+        for hook_name in platform_hooks:
+            click.echo(f"    {hook_name}")
     click.echo(f"Platforms: {', '.join(sorted(registry.specs))}")
 
 

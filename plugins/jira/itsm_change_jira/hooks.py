@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from itsm_change_sdk.hookspecs import hookimpl
 
@@ -46,12 +45,8 @@ SECRETS: tuple[str, ...] = (
 )
 
 
-def _factory(settings: Mapping[str, Any]) -> object:
-    from .client import JiraPlatform
-
-    return JiraPlatform.from_settings(settings)
-
-
 @hookimpl
 def itsm_change_register_platforms(register: PlatformRegistry) -> None:
-    register.add(PLATFORM_NAME, _factory, settings=SETTINGS, secrets=SECRETS)
+    from .client import JiraPlatform
+
+    register.add(PLATFORM_NAME, JiraPlatform.from_settings, settings=SETTINGS, secrets=SECRETS)
