@@ -154,3 +154,13 @@ def test_retargeting_needs_a_record_for_each_ticket_note(run, tmp_path):
     assert result.exit_code == 2
     assert "communications." in result.output
     assert "has no record on 'jira'; add one, e.g. record: {jira:" in result.output
+
+
+def test_an_unwritable_data_directory_is_a_plain_error(run, tmp_path, monkeypatch):
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("")
+    monkeypatch.setenv("ITSM_CHANGE_HOME", str(blocked / "home"))
+    result = run("status", EXAMPLE)
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and "Traceback" not in result.output
+    assert "file-not-dir" in result.output

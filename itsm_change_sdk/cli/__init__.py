@@ -36,6 +36,11 @@ class Group(click.Group):
         except ITSMError as exc:
             click.echo(f"Error: {_redact(str(exc))}", err=True)
             ctx.exit(1)
+        except OSError as exc:
+            # A data directory, config or output file the OS refused: say which, plainly.
+            where = f" ({exc.filename})" if exc.filename else ""
+            click.echo(f"Error: {exc.strerror or exc}{where}", err=True)
+            ctx.exit(1)
 
 
 def _redact(text: str) -> str:
