@@ -146,10 +146,11 @@ class TestRetries:
             transport.request("POST", "/x", json={"a": 1})
         assert create.call_count == 1
 
-    def test_503_on_a_read_is_retried(self, ordered_api, transport):
+    def test_503_on_a_read_is_retried(self, ordered_api, transport, sleeps):
         ordered_api.get(f"{BASE}/x", status=503, json={})
-        ordered_api.get(f"{BASE}/x", status=200, json={})
-        transport.request("GET", "/x")
+        ordered_api.get(f"{BASE}/x", status=200, json={"ok": True})
+        assert transport.json(transport.request("GET", "/x")) == {"ok": True}
+        assert transport.calls == 2 and len(sleeps) == 1
 
     def test_401_is_never_retried(self, api, transport):
         login = api.get(f"{BASE}/x", status=401, json={})
@@ -159,8 +160,9 @@ class TestRetries:
 
     def test_connect_error_is_retried_for_a_create(self, ordered_api, transport):
         ordered_api.post(f"{BASE}/x", body=requests.ConnectionError("refused"))
-        ordered_api.post(f"{BASE}/x", status=201, json={})
-        transport.request("POST", "/x", json={})
+        ordered_api.post(f"{BASE}/x", status=201, json={"id": 7})
+        assert transport.json(transport.request("POST", "/x", json={})) == {"id": 7}
+        assert transport.calls == 2
 
     def test_read_timeout_on_a_create_is_uncertain(self, api, transport):
         api.post(f"{BASE}/x", body=requests.ReadTimeout("slow"))
