@@ -27,6 +27,7 @@ __all__ = [
     "config_path",
     "data_dir",
     "env_name",
+    "http_timeout",
     "ledger_url",
     "load_config",
     "platform_settings",
@@ -128,6 +129,27 @@ class Settings(Mapping[str, Any]):
                 f"'{key}' under [platforms.{self.platform}] in {config_path()}"
             )
         return str(value)
+
+
+DEFAULT_TIMEOUT = (5.0, 30.0)
+
+
+def http_timeout(platform: str, settings: Mapping[str, Any]) -> tuple[float, float]:
+    """The ``timeout`` setting as ``(connect, read)`` seconds: ``"10"`` for both, or
+    ``"5,60"``. Every platform plugin reads it the same way."""
+    value = settings.get("timeout")
+    if value in (None, ""):
+        return DEFAULT_TIMEOUT
+    parts = [p.strip() for p in str(value).split(",")]
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) not in (1, 2) or any(n <= 0 for n in numbers):
+        raise ConfigurationError(
+            f"{platform}: timeout must be seconds, one number or 'connect,read' "
+            f"(e.g. 5,60); got {value!r} (set {env_name(platform, 'timeout')})")
+    return (numbers[0], numbers[-1])
 
 
 def _dereference(platform: str, key: str, value: Any) -> Any:

@@ -154,3 +154,38 @@ class TestWebhookVerification:
             verify_shared_secret(self.request({"X-ITSM-Change-Secret": "x"}, secret=None),
                                  "X-ITSM-Change-Secret")
         assert none.value.status == 401
+
+
+class TestHttpTimeout:
+    @pytest.mark.parametrize(("value", "expected"), [
+        (None, (5.0, 30.0)), ("10", (10.0, 10.0)), ("5, 60", (5.0, 60.0)), (7, (7.0, 7.0))])
+    def test_forms(self, value, expected):
+        from itsm_change_sdk.config import http_timeout
+
+        assert http_timeout("acme", {"timeout": value}) == expected
+
+    @pytest.mark.parametrize("value", ["soon", "0", "1,2,3", "-5"])
+    def test_bad_values_say_how_to_fix(self, value):
+        from itsm_change_sdk.config import http_timeout
+
+        with pytest.raises(ConfigurationError, match="ITSM_CHANGE_ACME_TIMEOUT"):
+            http_timeout("acme", {"timeout": value})
+
+    @pytest.mark.parametrize(("platform", "settings", "path"), [
+        ("servicenow", {"instance_url": "https://acme.service-now.com", "username": "svc",
+                        "password": "pw-value"}, "transport"),
+        ("jira", {"site_url": "https://acme.atlassian.net", "email": "svc@acme.example",
+                  "api_token": "tok-value", "project": "OPS"}, "api.transport"),
+        ("freshservice", {"domain": "acme", "api_key": "key-value"}, "transport"),
+    ])
+    def test_every_platform_plugin_honours_it(self, platform, settings, path):
+        from itsm_change_sdk.plugins import platform_registry
+
+        pm = get_plugin_manager()
+        if platform not in platform_registry(pm).specs:
+            pytest.skip(f"the {platform} plugin is not installed")
+        platforms = Platforms(pm)
+        instance = platforms.enable(platform, {**settings, "timeout": "3,12"})
+        for part in path.split("."):
+            instance = getattr(instance, part)
+        assert instance.timeout == (3.0, 12.0)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from itsm_change_sdk.config import http_timeout
 from itsm_change_sdk.errors import (
     APIError,
     AuthenticationError,
@@ -179,6 +180,7 @@ class FreshservicePlatform:
             page_size=page_size,
             include_stats=_bool(settings.get("include_stats"), True),
             workspace_id=settings.get("workspace_id"),
+            timeout=http_timeout(PLATFORM_NAME, settings),
         )
 
     def __repr__(self) -> str:

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 PLATFORM_NAME = "freshservice"
 
 SETTINGS = (
+    "timeout",
     "domain",
     "api_key",
     "training_mode",

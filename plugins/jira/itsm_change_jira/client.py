@@ -11,7 +11,7 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from itsm_change_sdk.config import data_dir
+from itsm_change_sdk.config import data_dir, http_timeout
 from itsm_change_sdk.errors import (
     APIError,
     ConfigurationError,
@@ -111,19 +111,20 @@ class JiraPlatform(JiraReads):
                    ("api_token", "access_token", "refresh_token", "client_secret",
                     "webhook_secret")]
         policy = policy or RetryPolicy()
+        timeout = http_timeout("jira", settings)
         tokens: OAuthTokens | None = None
         if mode == "basic":
             email = _require(settings, "email", "the Atlassian account email")
             token = _require(settings, "api_token", "the API token")
             base = f"{API_GATEWAY}/{cloud_id}" if cloud_id else site_url
             transport = Transport("jira", base, auth=(email, token), policy=policy,
-                                  secrets=secrets)
+                                  secrets=secrets, timeout=timeout)
         elif mode == "oauth":
             cloud = _require(settings, "cloud_id", "the cloud id (from accessible-resources)")
             store_path = _opt(settings, "token_store") or str(
                 data_dir() / f"jira-oauth-{cloud}.json")
             auth_transport = Transport("jira", "https://auth.atlassian.com", policy=policy,
-                                       secrets=secrets)
+                                       secrets=secrets, timeout=timeout)
             tokens = OAuthTokens(
                 client_id=_require(settings, "client_id", "the OAuth client id"),
                 client_secret=_require(settings, "client_secret", "the OAuth client secret"),
@@ -139,7 +140,8 @@ class JiraPlatform(JiraReads):
                     "ITSM_CHANGE_JIRA_REFRESH_TOKEN"
                 )
             transport = Transport("jira", f"{API_GATEWAY}/{cloud}", auth=BearerAuth(tokens),
-                                  policy=policy, secrets=[*secrets, *tokens.secrets()])
+                                  policy=policy, secrets=[*secrets, *tokens.secrets()],
+                                  timeout=timeout)
         else:
             raise ConfigurationError(f"jira: auth must be 'basic' or 'oauth' (got {mode!r})")
         return cls(JiraAPI(transport, tokens), config, limiter=limiter)

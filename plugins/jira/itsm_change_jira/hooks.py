@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 PLATFORM_NAME = "jira"
 
 SETTINGS: tuple[str, ...] = (
+    "timeout",
     "site_url",
     "auth",
     "email",

@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from itsm_change_sdk.config import Settings
+from itsm_change_sdk.config import Settings, http_timeout
 from itsm_change_sdk.errors import ConfigurationError, NotFound, UnsupportedOperation
 from itsm_change_sdk.hookspecs import hookimpl
 from itsm_change_sdk.http import BudgetPacer, RetryPolicy, Transport
@@ -142,7 +142,7 @@ class ServiceNowPlatform:
 
         def transport(auth: Any = None) -> Transport:
             return Transport(PLATFORM, url, auth=auth, policy=policy, pacer=pacer,
-                             secrets=secrets)
+                             secrets=secrets, timeout=http_timeout(PLATFORM, values))
 
         auth = build_auth(mode, transport_factory=transport, username=values.get("username"),
                           password=values.get("password"), client_id=values.get("client_id"),

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 PLATFORM_NAME = "servicenow"
 
 SETTINGS = (
+    "timeout",
     "instance_url",
     "auth",
     "username",
