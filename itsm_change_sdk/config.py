@@ -117,9 +117,6 @@ class Settings(Mapping[str, Any]):
 
     __str__ = __repr__
 
-    def secret_values(self) -> list[str]:
-        return [str(self._values[k]) for k in self.secret_keys if self._values.get(k)]
-
     def require(self, key: str, what: str) -> str:
         """The value of ``key``, or a :class:`ConfigurationError` that says how to set it."""
         value = self._values.get(key)

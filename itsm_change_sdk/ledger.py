@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from .errors import ConfigurationError
 from .model import Effect, EffectRef, EffectResult, FeedbackResponse, TicketEvent, utcnow
 
-__all__ = ["EffectRow", "EventRow", "Ledger", "SignOff"]
+__all__ = ["EffectRow", "EventRow", "Ledger", "SignOff", "open_engine"]
 
 LEASE = timedelta(minutes=5)
 
@@ -230,9 +230,7 @@ class Ledger:
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         try:
-            self.engine: Engine = sa.create_engine(url, **_engine_options(url))
-            if url.startswith("sqlite"):
-                sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            self.engine: Engine = open_engine(url)
             if create:
                 metadata.create_all(self.engine)
         except (OperationalError, sa.exc.ArgumentError, ModuleNotFoundError) as exc:
@@ -602,8 +600,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _engine_options(url: str) -> dict[str, Any]:
-    if url.startswith("sqlite"):
-        # Several threads (the event service) share one file; wait for locks, don't fail.
-        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    return {"pool_pre_ping": True}
+def open_engine(url: str) -> Engine:
+    """An engine for the ledger or the sandbox: SQLite files are shared by threads and
+    processes (the event service), so they wait for locks and run in WAL mode."""
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine

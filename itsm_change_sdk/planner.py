@@ -38,7 +38,6 @@ from .model import (
 
 __all__ = ["Plan", "PlannedAction", "desired_effects", "plan", "render_template"]
 
-UPDATABLE_CHANNELS = frozenset({"task", "announcement"})
 ANNOUNCEMENT_DAYS = 14
 ACK_DAYS = 7
 
@@ -276,9 +275,8 @@ def plan(program: Program, members: Mapping[str, Sequence[Person]],
             result.actions.append(PlannedAction(
                 "create", effect.key, str(effect.kind), effect.platform,
                 f"{label} (outcome of an earlier run unknown: looked up first)", effect, row))
-        elif (row.state == "done" and effect.channel in UPDATABLE_CHANNELS
-              and row.fingerprint != effect.fingerprint and not row.completed
-              and (effect.kind is EffectKind.TRAINING or effect.channel == "announcement")):
+        elif (row.state == "done" and _updatable(effect) and not row.completed
+              and row.fingerprint != effect.fingerprint):
             result.actions.append(PlannedAction("update", effect.key, str(effect.kind),
                                                 effect.platform, label, effect, row))
         else:
@@ -302,6 +300,11 @@ def plan(program: Program, members: Mapping[str, Sequence[Person]],
     order = {"retire": 0, "update": 1, "create": 2, "skip": 3}
     result.actions.sort(key=lambda a: (order[a.action], a.kind, a.key))
     return result
+
+
+def _updatable(effect: Effect) -> bool:
+    """Training tasks and announcements change in place; delivered messages are history."""
+    return effect.kind is EffectKind.TRAINING or effect.channel == "announcement"
 
 
 def _describe(effect: Effect) -> str:

@@ -178,9 +178,6 @@ class Platforms:
         self.pm.check_pending()
         self.instances[name] = instance
 
-    def names(self) -> list[str]:
-        return list(self.instances)
-
     def call(self, platform: str, hook: str, **kwargs: Any) -> Any:
         if platform not in self.instances:
             raise ConfigurationError(

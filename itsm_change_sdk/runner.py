@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from .errors import APIError, ITSMError
+from .http.retry import is_uncertain
 from .ledger import EffectRow, Ledger
 from .model import EffectKind, EffectRef, EffectResult, Person, Program
 from .planner import Plan, PlannedAction, plan
@@ -103,14 +103,10 @@ class Runner:
             if (action.action == "skip" and action.effect is not None
                     and self.ledger.record_skipped(action.effect, action.detail, now)):
                 report.skipped += 1
-        writes = [a for a in plan.actions if a.action in ("create", "update")]
-        retires = [a for a in plan.actions if a.action == "retire"]
-        report.recovered += self._recover([a for a in writes
-                                           if a.row is not None and a.row.state == "pending"],
-                                          writes)
-        batches = list(self._batches(writes)) + list(self._retire_batches(retires))
+        actions = [a for a in plan.actions if a.action in ("create", "update", "retire")]
+        report.recovered += self.recover(actions)
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            for outcome in pool.map(self._run_batch, batches):
+            for outcome in pool.map(self.run_batch, batches(actions)):
                 for key, done, error in outcome:
                     if error is not None:
                         report.failed.append((key, error))
@@ -124,49 +120,28 @@ class Runner:
                     progress(len(outcome))
         return report
 
-    def _recover(self, pending: list[PlannedAction], writes: list[PlannedAction]) -> int:
-        """Look up keys an interrupted run left pending; drop the ones found from ``writes``."""
-        grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for action in pending:
-            grouped[(action.platform, action.kind)].append(action.key)
+    def recover(self, actions: list[PlannedAction]) -> int:
+        """Look up the keys an interrupted run left pending; the ones found are recorded and
+        dropped from ``actions``. Returns how many were found."""
+        pending = [a for a in actions if a.row is not None and a.row.state == "pending"]
         found_keys: set[str] = set()
-        for (platform, kind), keys in grouped.items():
-            for start in range(0, len(keys), BATCH):
-                chunk = keys[start:start + BATCH]
-                refs = self.platforms.call(platform, "itsm_change_find_effects",
-                                           kind=EffectKind(kind), keys=chunk) or []
-                for ref in refs:
-                    self.ledger.record_found(ref, self.clock())
-                    found_keys.add(ref.key)
-        writes[:] = [a for a in writes if a.key not in found_keys]
+        for chunk in batches(pending):
+            refs = self.platforms.call(chunk[0].platform, "itsm_change_find_effects",
+                                       kind=EffectKind(chunk[0].kind),
+                                       keys=[a.key for a in chunk]) or []
+            for ref in refs:
+                self.ledger.record_found(ref, self.clock())
+                found_keys.add(ref.key)
+        actions[:] = [a for a in actions if a.key not in found_keys]
         return len(found_keys)
 
-    @staticmethod
-    def _batches(actions: Sequence[PlannedAction]) -> Iterable[tuple[str, Any]]:
-        grouped: dict[tuple[str, str], list[PlannedAction]] = defaultdict(list)
-        for action in actions:
-            assert action.effect is not None
-            grouped[(action.platform, action.kind)].append(action)
-        for items in grouped.values():
-            for start in range(0, len(items), BATCH):
-                yield ("write", items[start:start + BATCH])
-
-    @staticmethod
-    def _retire_batches(actions: Sequence[PlannedAction]) -> Iterable[tuple[str, Any]]:
-        grouped: dict[str, list[PlannedAction]] = defaultdict(list)
-        for action in actions:
-            grouped[action.platform].append(action)
-        for items in grouped.values():
-            for start in range(0, len(items), BATCH):
-                yield ("retire", items[start:start + BATCH])
-
-    def _run_batch(self, batch: tuple[str, list[PlannedAction]]
-                   ) -> list[tuple[str, str, str | None]]:
-        kind, actions = batch
+    def run_batch(self, actions: list[PlannedAction]) -> list[tuple[str, str, str | None]]:
+        """One hook call for a batch of one platform and kind: ``(key, action, error)`` per
+        item written (items another process holds are left out)."""
         try:
-            if kind == "retire":
+            if actions[0].action == "retire":
                 return self._retire(actions)
-            return self._write(actions)
+            return self.write(actions)
         except ITSMError as exc:
             # The whole call failed (credentials, permissions, configuration): every item
             # in the batch stays as it was recorded, and the error says what to fix.
@@ -174,7 +149,9 @@ class Runner:
             log.error("%s", message)
             return [(a.key, a.action, message) for a in actions]
 
-    def _write(self, actions: list[PlannedAction]) -> list[tuple[str, str, str | None]]:
+    def write(self, actions: list[PlannedAction]) -> list[tuple[str, str, str | None]]:
+        """Claim, write and record one batch; a failure of the whole call is recorded and
+        raised."""
         platform = actions[0].platform
         effects = [a.effect for a in actions if a.effect is not None]
         known: dict[str, EffectRef] = {}
@@ -190,7 +167,7 @@ class Runner:
             results: list[EffectResult] = self.platforms.call(
                 platform, hook, effects=claimed, known=known) or []
         except APIError as exc:
-            uncertain = exc.status_code is None or exc.status_code >= 500
+            uncertain = is_uncertain(exc)
             for effect in claimed:
                 self.ledger.record_result(effect, EffectResult(
                     effect.key, False, error=str(exc), uncertain=uncertain), self.clock())
@@ -226,3 +203,14 @@ class Runner:
             out.append((result.key, "retire", None if result.ok else result.error))
         return out
 
+
+def batches(actions: Sequence[PlannedAction]) -> Iterator[list[PlannedAction]]:
+    """Actions grouped by platform and by the hook that carries them, in chunks one call
+    takes."""
+    grouped: dict[tuple[str, str], list[PlannedAction]] = defaultdict(list)
+    for action in actions:
+        hook = "retire" if action.action == "retire" else action.kind
+        grouped[(action.platform, hook)].append(action)
+    for items in grouped.values():
+        for start in range(0, len(items), BATCH):
+            yield items[start:start + BATCH]

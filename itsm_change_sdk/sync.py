@@ -22,13 +22,14 @@ from .model import (
     Effect,
     EffectKind,
     EffectRef,
-    EffectResult,
     FeedbackResponse,
     Program,
     Prompt,
     Ticket,
 )
+from .planner import PlannedAction
 from .plugins import Platforms
+from .runner import Runner
 
 __all__ = ["SyncReport", "Syncer", "prompt_key"]
 
@@ -272,26 +273,15 @@ class Syncer:
         return self._post(effects)
 
     def _post(self, effects: list[Effect]) -> int:
-        platform = effects[0].platform
-        seen = {e.key: self.ledger.get(e.key) for e in effects}
-        pending = [key for key, row in seen.items() if row is not None and row.state == "pending"]
-        known: dict[str, EffectRef] = {}
-        if pending:
-            for ref in self.platforms.call(platform, "itsm_change_find_effects",
-                                           kind=EffectKind.PROMPT, keys=pending) or []:
-                self.ledger.record_found(ref, self.clock())
-                known[ref.key] = ref
-        claimed = [e for e in effects if e.key not in known
-                   and self.ledger.claim(e, self.clock(), seen[e.key])]
-        if not claimed:
+        """Post through the runner's write path: claimed, looked up if an earlier run left
+        them pending, recorded."""
+        actions = [PlannedAction("create", e.key, str(e.kind), e.platform, e.title, e,
+                                 self.ledger.get(e.key)) for e in effects]
+        runner = Runner(self.program, self.platforms, self.ledger, self.clock)
+        runner.recover(actions)
+        if not actions:
             return 0
-        results: list[EffectResult] = self.platforms.call(
-            platform, "itsm_change_post_prompts", effects=claimed, known=known) or []
-        posted = 0
-        for effect, result in zip(claimed, results, strict=True):
-            self.ledger.record_result(effect, result, self.clock())
-            posted += int(result.ok)
-        return posted
+        return sum(1 for _key, _done, error in runner.write(actions) if error is None)
 
     def _cursor(self, name: str) -> datetime | None:
         value = self.ledger.cursor(name)

@@ -34,7 +34,7 @@ def queue(agent: str, show_all: bool) -> None:
     """What AGENT sees in the sandbox: tickets with change prompts, training, surveys."""
     store = _store()
     person = _agent(store, agent)
-    groups = [g for g in _groups_of(store, person.id)]
+    groups = store.groups_of(person.id)
     click.echo(f"Queue of {person.name} <{person.email}> ({', '.join(groups) or 'no group'})")
     click.echo("\nOpen tickets:")
     shown = 0
@@ -58,17 +58,6 @@ def queue(agent: str, show_all: bool) -> None:
             click.echo(f"  {task['number']}  [{task['state']}] {task['title']}{due}")
         if not tasks:
             click.echo("  (none)")
-
-
-def _groups_of(store: SandboxStore, person_id: str) -> list[str]:
-    import sqlalchemy as sa
-
-    from ..sandbox.store import memberships
-
-    with store.engine.connect() as conn:
-        rows = conn.execute(sa.select(memberships.c.group)
-                            .where(memberships.c.person == person_id)).all()
-    return [r.group for r in rows]
 
 
 @click.group()

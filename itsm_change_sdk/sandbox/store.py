@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import ConfigurationError, NotFound
-from ..ledger import UTCDateTime
+from ..ledger import UTCDateTime, open_engine
 from ..model import Comment, Person, Ticket, TicketFilter, utcnow
 from . import events as outbox
 
@@ -126,10 +126,7 @@ class SandboxStore:
         self.clock = clock
         self.page_size = _PAGE
         try:
-            options: dict[str, Any] = {}
-            if url.startswith("sqlite"):
-                options["connect_args"] = {"timeout": 30, "check_same_thread": False}
-            self.engine: Engine = sa.create_engine(url, **options)
+            self.engine: Engine = open_engine(url)
             metadata.create_all(self.engine)
             outbox.create(self.engine)
         except (sa.exc.OperationalError, sa.exc.ArgumentError) as exc:
@@ -174,6 +171,13 @@ class SandboxStore:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(people).order_by(people.c.id)).all()
         return [Person(r.id, r.name, "sandbox", r.email) for r in rows]
+
+    def groups_of(self, person_id: str) -> list[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(memberships.c.group)
+                                .where(memberships.c.person == person_id)
+                                .order_by(memberships.c.group)).all()
+        return [r.group for r in rows]
 
     def group_members(self, name: str) -> list[Person] | None:
         with self.engine.connect() as conn:
