@@ -164,3 +164,12 @@ def test_an_unwritable_data_directory_is_a_plain_error(run, tmp_path, monkeypatc
     assert result.exit_code == 1
     assert result.output.startswith("Error: ") and "Traceback" not in result.output
     assert "file-not-dir" in result.output
+
+
+def test_config_file_gives_command_defaults(run, tmp_path, monkeypatch):
+    config = tmp_path / "config.toml"
+    config.write_text("[demo]\nweeks = 1\nseed = 3\n")
+    monkeypatch.setenv("ITSM_CHANGE_CONFIG", str(config))
+    result = run("demo")
+    assert result.exit_code == 0
+    assert "Simulated 2027-01-04 to 2027-01-10 (seed 3)" in result.output

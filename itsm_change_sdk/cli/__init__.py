@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from ..config import load_config
 from ..errors import ConfigurationError, ITSMError, PluginError, ProgramError
 from ..http.redact import Redactor
 
@@ -62,6 +63,10 @@ def cli(ctx: click.Context, verbose: int, as_of: datetime | None) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     ctx.obj = {"as_of": as_of.replace(tzinfo=UTC) if as_of else None}
+    # A table named after a command in the config file gives that command's defaults,
+    # e.g. [serve] port = 8080; the command line and environment variables still win.
+    ctx.default_map = {name: table for name, table in load_config().items()
+                       if name != "platforms" and isinstance(table, dict)}
 
 
 def _register() -> None:
