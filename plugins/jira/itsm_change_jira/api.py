@@ -20,6 +20,7 @@ from .auth import OAuthTokens
 __all__ = ["BULK_LIMIT", "JiraAPI"]
 
 BULK_LIMIT = 50
+BULK_FETCH_LIMIT = 100
 SEARCH_PAGE = 100
 COMMENT_PAGE = 100
 GROUP_PAGE = 50
@@ -62,32 +63,14 @@ class JiraAPI:
         )
         return result
 
-    def project(self, key: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.json("GET", f"/rest/api/3/project/{key}")
-        return result
-
     # -- issues ------------------------------------------------------------------------------
 
-    def search(
-        self,
-        jql: str,
-        fields: Sequence[str],
-        *,
-        properties: Sequence[str] = (),
-        expand: str | None = None,
-        reconcile: Sequence[int] = (),
-    ) -> Iterator[dict[str, Any]]:
+    def search(self, jql: str, fields: Sequence[str]) -> Iterator[dict[str, Any]]:
         """Issues for ``jql`` via ``POST /rest/api/3/search/jql``, page by page."""
 
         def fetch(token: str | None) -> tuple[list[dict[str, Any]], str | None]:
             body: dict[str, Any] = {"jql": jql, "fields": list(fields),
                                     "maxResults": self.page_size}
-            if properties:
-                body["properties"] = list(properties)
-            if expand:
-                body["expand"] = expand
-            if reconcile:
-                body["reconcileIssues"] = list(reconcile)[:50]
             if token:
                 body["nextPageToken"] = token
             page = self.json("POST", "/rest/api/3/search/jql", json=body, idempotent=True)
@@ -97,21 +80,20 @@ class JiraAPI:
 
         return paginate_token(fetch)
 
-    def get_issue(self, key: str, fields: Sequence[str], expand: str | None = None,
-                  properties: Sequence[str] = ()) -> dict[str, Any]:
-        params: dict[str, str] = {"fields": ",".join(fields)}
-        if expand:
-            params["expand"] = expand
-        if properties:
-            params["properties"] = ",".join(properties)
-        result: dict[str, Any] = self.json("GET", f"/rest/api/3/issue/{key}", params=params)
+    def get_issue(self, key: str, fields: Sequence[str]) -> dict[str, Any]:
+        result: dict[str, Any] = self.json("GET", f"/rest/api/3/issue/{key}",
+                                           params={"fields": ",".join(fields)})
         return result
 
-    def create_issue(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        """One create, sent once: the caller resolves an uncertain failure by lookup."""
-        result: dict[str, Any] = self.json("POST", "/rest/api/3/issue", json=payload,
-                                           retry=False)
-        return result
+    def bulk_fetch(self, ids: Sequence[str], fields: Sequence[str]
+                   ) -> Iterator[dict[str, Any]]:
+        """``POST /rest/api/3/issue/bulkfetch``, at most 100 ids or keys a request."""
+        for start in range(0, len(ids), BULK_FETCH_LIMIT):
+            body = self.json("POST", "/rest/api/3/issue/bulkfetch", json={
+                "issueIdsOrKeys": list(ids[start:start + BULK_FETCH_LIMIT]),
+                "fields": list(fields),
+            }, idempotent=True)
+            yield from body.get("issues") or []
 
     def create_issues(self, payloads: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """``POST /rest/api/3/issue/bulk`` (at most 50), sent once."""
@@ -123,20 +105,17 @@ class JiraAPI:
         )
         return result
 
-    def edit_issue(self, key: str, payload: Mapping[str, Any], notify: bool = False) -> None:
+    def edit_issue(self, key: str, payload: Mapping[str, Any]) -> None:
         self.request("PUT", f"/rest/api/3/issue/{key}", json=payload,
-                     params={"notifyUsers": "true" if notify else "false"})
+                     params={"notifyUsers": "false"})
 
     def transitions(self, key: str) -> list[dict[str, Any]]:
         body = self.json("GET", f"/rest/api/3/issue/{key}/transitions")
         return list(body.get("transitions") or [])
 
-    def transition(self, key: str, transition_id: str, fields: Mapping[str, Any] | None = None
-                   ) -> None:
-        payload: dict[str, Any] = {"transition": {"id": transition_id}}
-        if fields:
-            payload["fields"] = dict(fields)
-        self.request("POST", f"/rest/api/3/issue/{key}/transitions", json=payload)
+    def transition(self, key: str, transition_id: str) -> None:
+        self.request("POST", f"/rest/api/3/issue/{key}/transitions",
+                     json={"transition": {"id": transition_id}})
 
     # -- comments ----------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from functools import partial
 from typing import Any
@@ -121,8 +121,8 @@ class JiraPlatform(JiraReads):
                                   secrets=secrets, timeout=timeout)
         elif mode == "oauth":
             cloud = _require(settings, "cloud_id", "the cloud id (from accessible-resources)")
-            store_path = _opt(settings, "token_store") or str(
-                data_dir() / f"jira-oauth-{cloud}.json")
+            store = TokenStore(_opt(settings, "token_store") or str(
+                data_dir() / f"jira-oauth-{cloud}.json"))
             auth_transport = Transport("jira", "https://auth.atlassian.com", policy=policy,
                                        secrets=secrets, timeout=timeout)
             tokens = OAuthTokens(
@@ -130,11 +130,11 @@ class JiraPlatform(JiraReads):
                 client_secret=_require(settings, "client_secret", "the OAuth client secret"),
                 refresh_token=_opt(settings, "refresh_token"),
                 access_token=_opt(settings, "access_token"),
-                store=TokenStore(store_path),
+                store=store,
                 transport=auth_transport,
             )
             if not (_opt(settings, "refresh_token") or _opt(settings, "access_token")
-                    or TokenStore(store_path).load()):
+                    or store.load()):
                 raise ConfigurationError(
                     "jira: OAuth needs refresh_token (or access_token); set "
                     "ITSM_CHANGE_JIRA_REFRESH_TOKEN"
@@ -383,12 +383,29 @@ class JiraPlatform(JiraReads):
         }
         if not public and self.config.internal_role:
             payload["visibility"] = {"type": "role", "value": self.config.internal_role}
+        return self._add_comment(effect.key, issue, payload)
+
+    def _add_comment(self, key: str, issue: str, payload: Mapping[str, Any]) -> EffectRef:
+        """Post a comment once: after an uncertain failure, look for its key first."""
 
         def send() -> EffectRef:
             created = self.api.add_comment(issue, payload)
-            return self._comment_ref(effect.key, issue, str(created["id"]))
+            return self._comment_ref(key, issue, str(created["id"]))
 
-        return create_once(send, lambda: self._find_comment(effect.key, issue), self.policy)
+        return create_once(send, lambda: self._find_comment(key, issue), self.policy)
+
+    def _edit_comment(self, ref: EffectRef, payload: Mapping[str, Any]) -> bool:
+        """Update the comment ``ref`` names; False when it is not a comment or was deleted on
+        the site (the caller posts it again, as for a deleted issue)."""
+        if "/comment/" not in ref.remote_id:
+            return False
+        issue, _, comment_id = ref.remote_id.partition("/comment/")
+        self.limiter.acquire(issue)
+        try:
+            self.api.update_comment(issue, comment_id, payload)
+        except NotFound:
+            return False
+        return True
 
     def _post_comments(
         self, effects: Sequence[Effect], known: Mapping[str, EffectRef], *, skip_known: bool
@@ -407,17 +424,9 @@ class JiraPlatform(JiraReads):
                     f"{hint}")))
                 continue
             try:
-                if ref is not None and "/comment/" in ref.remote_id:
-                    issue, _, comment_id = ref.remote_id.partition("/comment/")
-                    self.limiter.acquire(issue)
-                    try:
-                        self.api.update_comment(issue, comment_id, {
-                            "body": adf.from_plain_text(mapping.comment_text(effect))})
-                        results.append(EffectResult(effect.key, True, ref))
-                        continue
-                    except NotFound:
-                        pass  # deleted on the site: post it again, as for a deleted issue
-                ref = self._post_comment(effect, public=effect.channel == "public_comment")
+                if ref is None or not self._edit_comment(
+                        ref, {"body": adf.from_plain_text(mapping.comment_text(effect))}):
+                    ref = self._post_comment(effect, public=effect.channel == "public_comment")
                 results.append(EffectResult(effect.key, True, ref))
             except APIError as exc:
                 if exc.status_code == 401:
@@ -483,22 +492,16 @@ class JiraPlatform(JiraReads):
     def itsm_change_training_status(self, refs: Sequence[EffectRef]) -> list[TrainingStatus]:
         by_id = {r.remote_id: r for r in refs if "/comment/" not in r.remote_id}
         statuses: list[TrainingStatus] = []
-        ids = list(by_id)
-        for start in range(0, len(ids), 100):
-            chunk = ids[start:start + 100]
-            body = self.api.json("POST", "/rest/api/3/issue/bulkfetch", json={
-                "issueIdsOrKeys": chunk,
-                "fields": ["status", "resolutiondate", "statuscategorychangedate"],
-            }, idempotent=True)
-            for issue in body.get("issues") or []:
-                ref = by_id.get(str(issue.get("id"))) or by_id.get(str(issue.get("key")))
-                if ref is None:
-                    continue
-                fields = issue.get("fields") or {}
-                done = mapping.ticket_state(fields) != "open"
-                when = mapping.parse_time(fields.get("resolutiondate")) or mapping.parse_time(
-                    fields.get("statuscategorychangedate"))
-                statuses.append(TrainingStatus(ref.key, done, when if done else None))
+        for issue in self.api.bulk_fetch(
+                list(by_id), ["status", "resolutiondate", "statuscategorychangedate"]):
+            ref = by_id.get(str(issue.get("id"))) or by_id.get(str(issue.get("key")))
+            if ref is None:
+                continue
+            fields = issue.get("fields") or {}
+            done = mapping.ticket_state(fields) != "open"
+            when = mapping.parse_time(fields.get("resolutiondate")) or mapping.parse_time(
+                fields.get("statuscategorychangedate"))
+            statuses.append(TrainingStatus(ref.key, done, when if done else None))
         return statuses
 
     @hookimpl
@@ -576,26 +579,13 @@ class JiraPlatform(JiraReads):
         if len(effect.audience_groups) == 1:
             payload["visibility"] = {"type": "group", "value": effect.audience_groups[0]}
         try:
-            if ref is not None and "/comment/" in ref.remote_id:
-                target, _, comment_id = ref.remote_id.partition("/comment/")
-                self.limiter.acquire(target)
-                try:
-                    self.api.update_comment(target, comment_id, payload)
-                    return EffectResult(effect.key, True, ref)
-                except NotFound:
-                    pass  # deleted on the site: post it again
+            if ref is not None and self._edit_comment(ref, payload):
+                return EffectResult(effect.key, True, ref)
             payload["properties"] = [{"key": mapping.PROPERTY,
                                       "value": mapping.property_value(effect)}]
             self._comment_targets[effect.key] = issue
             self.limiter.acquire(issue)
-
-            def send() -> EffectRef:
-                created = self.api.add_comment(issue, payload)
-                return self._comment_ref(effect.key, issue, str(created["id"]))
-
-            new_ref = create_once(send, lambda: self._find_comment(effect.key, issue),
-                                  self.policy)
-            return EffectResult(effect.key, True, new_ref)
+            return EffectResult(effect.key, True, self._add_comment(effect.key, issue, payload))
         except APIError as exc:
             if exc.status_code == 401:
                 raise
@@ -613,8 +603,6 @@ class JiraPlatform(JiraReads):
     ) -> list[EffectResult]:
         return self._post_comments(effects, known, skip_known=True)
 
-    # -- hooks: reading ----------------------------------------------------------------------
-
     # -- hooks: admin and events -------------------------------------------------------------
 
     @hookimpl
@@ -630,10 +618,3 @@ class JiraPlatform(JiraReads):
     def itsm_change_parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:
         return webhook.parse(request, self.config.site_url, self.config.channel_field,
                              self.config.group_field)
-
-    def capabilities(self) -> Iterable[str]:
-        """Channels this site can deliver, given its settings."""
-        channels = {"task", "ticket_note", "public_comment"}
-        if self.config.announcement_issue:
-            channels.add("announcement")
-        return sorted(channels)

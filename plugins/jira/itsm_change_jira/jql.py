@@ -20,11 +20,11 @@ def quote(value: str) -> str:
     return f'"{escaped}"'
 
 
-def in_(field: str, values: Iterable[str], negate: bool = False) -> str:
+def in_(field: str, values: Iterable[str]) -> str:
     items = ", ".join(quote(v) for v in values)
     if not items:
         raise ValueError(f"no values for {field}")
-    return f"{field} {'not in' if negate else 'in'} ({items})"
+    return f"{field} in ({items})"
 
 
 def text_contains(field: str, value: str) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, tzinfo
+from typing import Any
 
 from itsm_change_sdk.errors import ConfigurationError, NotFound
 from itsm_change_sdk.hookspecs import hookimpl
@@ -96,14 +97,18 @@ class JiraReads:
                 source="survey", ticket_id=str(issue["id"]),
             )
 
+    def _ticket_fields(self) -> list[str]:
+        extra = (self.config.channel_field, self.config.group_field)
+        return [*mapping.TICKET_FIELDS, *(f for f in extra if f)]
+
+    def _ticket(self, issue: Mapping[str, Any]) -> Ticket:
+        return mapping.ticket_from_issue(issue, self.config.site_url, self.config.channel_field,
+                                         self.config.group_field)
+
     def _tickets(self, query: str, since: datetime | None) -> Iterator[Ticket]:
         seen: set[tuple[str, datetime]] = set()
-        fields = list(mapping.TICKET_FIELDS)
-        fields += [f for f in (self.config.channel_field, self.config.group_field) if f]
-        for issue in self.api.search(query, fields):
-            ticket = mapping.ticket_from_issue(issue, self.config.site_url,
-                                               self.config.channel_field,
-                                               self.config.group_field)
+        for issue in self.api.search(query, self._ticket_fields()):
+            ticket = self._ticket(issue)
             if since is not None and ticket.updated_at <= since:
                 continue
             marker = (ticket.id, ticket.updated_at)
@@ -139,14 +144,11 @@ class JiraReads:
 
     @hookimpl
     def itsm_change_get_ticket(self, ticket_id: str) -> Ticket | None:
-        fields = list(mapping.TICKET_FIELDS)
-        fields += [f for f in (self.config.channel_field, self.config.group_field) if f]
         try:
-            issue = self.api.get_issue(ticket_id, fields)
+            issue = self.api.get_issue(ticket_id, self._ticket_fields())
         except NotFound:
             return None
-        return mapping.ticket_from_issue(issue, self.config.site_url, self.config.channel_field,
-                                         self.config.group_field)
+        return self._ticket(issue)
 
     @hookimpl
     def itsm_change_unit_members(self, unit: Unit) -> list[Person]:

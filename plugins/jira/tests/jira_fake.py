@@ -227,7 +227,6 @@ class FakeJira:
                 ("POST", r"/rest/api/3/search", self.legacy_search),
                 ("POST", r"/rest/api/3/issue/bulk", self.bulk_create),
                 ("POST", r"/rest/api/3/issue/bulkfetch", self.bulk_fetch),
-                ("POST", r"/rest/api/3/issue", self.create_issue),
                 ("GET", r"/rest/api/3/issue/([^/]+)", self.get_issue),
                 ("PUT", r"/rest/api/3/issue/([^/]+)", self.edit_issue),
                 ("GET", r"/rest/api/3/issue/([^/]+)/transitions", self.get_transitions),
@@ -560,12 +559,6 @@ class FakeJira:
         fields.pop("project")
         issue = self._new_issue(project, fields, properties=update.get("properties"))
         return issue, {}
-
-    def create_issue(self, query: Any, body: Any) -> Reply:
-        issue, errors = self._validate_create(body)
-        if issue is None:
-            return error(400, **errors)
-        return ok({"id": issue["id"], "key": issue["key"], "self": issue["self"]}, 201)
 
     def bulk_create(self, query: Any, body: Any) -> Reply:
         updates = body.get("issueUpdates") or []
