@@ -22,6 +22,7 @@ from itsm_change_sdk.http import (
     Pacer,
     Transport,
     paginate_link,
+    paginate_token,
 )
 
 __all__ = ["PLAN_LIMITS", "FreshserviceAPI", "FreshservicePacer", "endpoint_class"]
@@ -147,13 +148,15 @@ class FreshserviceAPI:
             extract=lambda body: _items(body, *names),
         )
 
+    def _create(self, path: str, payload: Mapping[str, Any], name: str) -> dict[str, Any]:
+        """A POST sent once: the caller resolves an uncertain failure by lookup."""
+        return _one(self.transport.json(self.transport.send_once("POST", path, json=payload)),
+                    name)
+
+    def _update(self, path: str, payload: Mapping[str, Any], name: str) -> dict[str, Any]:
+        return _one(self.transport.json(self.transport.request("PUT", path, json=payload)), name)
+
     # -- agents and groups ---------------------------------------------------------------
-
-    def me(self) -> dict[str, Any]:
-        return _one(self.transport.get_json("/api/v2/agents/me"), "agent")
-
-    def agent(self, agent_id: int) -> dict[str, Any]:
-        return _one(self.transport.get_json(f"/api/v2/agents/{agent_id}"), "agent")
 
     def agents(self, **params: Any) -> Iterator[dict[str, Any]]:
         return self._list("/api/v2/agents", ("agents",), **params)
@@ -179,19 +182,22 @@ class FreshserviceAPI:
 
     def filter_tickets(self, query: str) -> Iterator[dict[str, Any]]:
         """``GET /tickets/filter``: paged by ``page`` with ``total`` in the body, no Link."""
-        page = 1
         seen = 0
-        while True:
+
+        def fetch(page: str | None) -> tuple[list[dict[str, Any]], str | None]:
+            nonlocal seen
+            number = int(page or 1)
             body = self.transport.get_json(
-                "/api/v2/tickets/filter", params=self._params(query=f'"{query}"', page=page)
+                "/api/v2/tickets/filter", params=self._params(query=f'"{query}"', page=number)
             )
             items = _items(body, "tickets")
-            yield from items
             seen += len(items)
             total = body.get("total") if isinstance(body, Mapping) else None
             if not items or (isinstance(total, int) and seen >= total):
-                return
-            page += 1
+                return items, None
+            return items, str(number + 1)
+
+        return paginate_token(fetch)
 
     def ticket(self, ticket_id: int, include: str | None = None) -> dict[str, Any]:
         params = self._params(include=include)
@@ -199,12 +205,10 @@ class FreshserviceAPI:
                                             params=params or None), "ticket")
 
     def create_ticket(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        response = self.transport.send_once("POST", "/api/v2/tickets", json=payload)
-        return _one(self.transport.json(response), "ticket")
+        return self._create("/api/v2/tickets", payload, "ticket")
 
     def update_ticket(self, ticket_id: int, payload: Mapping[str, Any]) -> dict[str, Any]:
-        return _one(self.transport.json(self.transport.request(
-            "PUT", f"/api/v2/tickets/{ticket_id}", json=payload)), "ticket")
+        return self._update(f"/api/v2/tickets/{ticket_id}", payload, "ticket")
 
     # -- conversations and tasks -----------------------------------------------------------
 
@@ -212,32 +216,22 @@ class FreshserviceAPI:
         return self._list(f"/api/v2/tickets/{ticket_id}/conversations", ("conversations",))
 
     def create_note(self, ticket_id: int, payload: Mapping[str, Any]) -> dict[str, Any]:
-        response = self.transport.send_once("POST", f"/api/v2/tickets/{ticket_id}/notes",
-                                            json=payload)
-        return _one(self.transport.json(response), "conversation")
+        return self._create(f"/api/v2/tickets/{ticket_id}/notes", payload, "conversation")
 
     def tasks(self, ticket_id: int) -> Iterator[dict[str, Any]]:
         return self._list(f"/api/v2/tickets/{ticket_id}/tasks", ("tasks",))
 
-    def task(self, ticket_id: int, task_id: int) -> dict[str, Any]:
-        return _one(self.transport.get_json(f"/api/v2/tickets/{ticket_id}/tasks/{task_id}"),
-                    "task")
-
     def update_note(self, ticket_id: int, conversation_id: int,
                     payload: Mapping[str, Any]) -> dict[str, Any]:
-        body = self.transport.json(self.transport.request(
-            "PUT", f"/api/v2/tickets/{ticket_id}/conversations/{conversation_id}", json=payload))
-        return _one(body, "conversation")
+        return self._update(f"/api/v2/tickets/{ticket_id}/conversations/{conversation_id}",
+                            payload, "conversation")
 
     def create_task(self, ticket_id: int, payload: Mapping[str, Any]) -> dict[str, Any]:
-        response = self.transport.send_once("POST", f"/api/v2/tickets/{ticket_id}/tasks",
-                                            json=payload)
-        return _one(self.transport.json(response), "task")
+        return self._create(f"/api/v2/tickets/{ticket_id}/tasks", payload, "task")
 
     def update_task(self, ticket_id: int, task_id: int,
                     payload: Mapping[str, Any]) -> dict[str, Any]:
-        return _one(self.transport.json(self.transport.request(
-            "PUT", f"/api/v2/tickets/{ticket_id}/tasks/{task_id}", json=payload)), "task")
+        return self._update(f"/api/v2/tickets/{ticket_id}/tasks/{task_id}", payload, "task")
 
     def csat_response(self, ticket_id: int) -> dict[str, Any] | None:
         body = self.transport.get_json(f"/api/v2/tickets/{ticket_id}/csat_response")
@@ -251,10 +245,8 @@ class FreshserviceAPI:
         return self._list("/api/v2/announcements", ("announcements",), state=state)
 
     def create_announcement(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        response = self.transport.send_once("POST", "/api/v2/announcements", json=payload)
-        return _one(self.transport.json(response), "announcement")
+        return self._create("/api/v2/announcements", payload, "announcement")
 
     def update_announcement(self, announcement_id: int,
                             payload: Mapping[str, Any]) -> dict[str, Any]:
-        return _one(self.transport.json(self.transport.request(
-            "PUT", f"/api/v2/announcements/{announcement_id}", json=payload)), "announcement")
+        return self._update(f"/api/v2/announcements/{announcement_id}", payload, "announcement")

@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from itsm_change_sdk.config import http_timeout
+from itsm_change_sdk.config import Settings, http_timeout
 from itsm_change_sdk.errors import (
     APIError,
     AuthenticationError,
@@ -75,6 +75,7 @@ from .surveys import response_from_csat
 __all__ = ["FreshservicePlatform"]
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_Keyed = TypeVar("_Keyed", Effect, EffectRef)
 _WRITE_CHANNELS = {"announcement", "task", "ticket_note"}
 
 
@@ -156,22 +157,14 @@ class FreshservicePlatform:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> FreshservicePlatform:
-        def need(key: str, what: str) -> str:
-            require = getattr(settings, "require", None)
-            if callable(require):
-                return str(require(key, what))
-            value = settings.get(key)
-            if not value:
-                raise ConfigurationError(f"freshservice: {what} ({key}) is not set")
-            return str(value)
-
+        values = settings if isinstance(settings, Settings) else Settings(PLATFORM_NAME, settings)
         try:
             page_size = int(settings.get("page_size") or 100)
         except ValueError as exc:
             raise ConfigurationError("freshservice: page_size must be a number") from exc
         return cls(
-            domain=need("domain", "the Freshservice domain"),
-            api_key=need("api_key", "the agent's API key"),
+            domain=values.require("domain", "the Freshservice domain"),
+            api_key=values.require("api_key", "the agent's API key"),
             training_mode=str(settings.get("training_mode") or "ticket").strip().lower(),
             training_ticket=settings.get("training_ticket"),
             requester_email=settings.get("requester_email"),
@@ -224,17 +217,39 @@ class FreshservicePlatform:
         url = f"{self.base_url}/a/tickets/{ticket_id}" if ticket_id else None
         return EffectRef(key=key, platform=PLATFORM_NAME, remote_id=remote_id, url=url)
 
-    def _run(self, effects: Sequence[Effect], one: Callable[[Effect], EffectResult]
+    def _run(self, items: Sequence[_Keyed], one: Callable[[_Keyed], EffectResult]
              ) -> list[EffectResult]:
+        """``one`` per item; an API error fails that item only, a refused key fails all."""
         results = []
-        for effect in effects:
+        for item in items:
             try:
-                results.append(one(effect))
+                results.append(one(item))
             except (AuthenticationError, PermissionDenied):
                 raise
             except APIError as exc:
-                results.append(_failed(effect.key, exc))
+                results.append(_failed(item.key, exc))
         return results
+
+    def _upsert(
+        self,
+        effect: Effect,
+        known: EffectRef | None,
+        kind: str,
+        update: Callable[[EffectRef, list[int]], EffectRef],
+        send: Callable[[], EffectRef],
+        find: Callable[[Sequence[str]], Mapping[str, EffectRef]],
+    ) -> EffectResult:
+        """Update the ``kind`` record ``known`` names (``update`` gets the ids in its remote id);
+        when there is none or it is gone, create it once, looking it up with ``find`` after an
+        uncertain failure."""
+        if known is not None and known.remote_id.startswith(f"{kind}:"):
+            ids = [int(part) for part in known.remote_id.split(":")[1:]]
+            try:
+                return EffectResult(key=effect.key, ok=True, ref=update(known, ids))
+            except NotFound:
+                pass
+        ref = create_once(send, lambda: find([effect.key]).get(effect.key), self.policy)
+        return EffectResult(key=effect.key, ok=True, ref=ref)
 
     # -- assignments: tickets or tasks -----------------------------------------------------
 
@@ -302,44 +317,33 @@ class FreshservicePlatform:
         if self.training_mode == "task":
             return self._write_task(effect, known, agent)
         payload = self._assignment_ticket(effect, agent)
-        if known is not None and known.remote_id.startswith("ticket:"):
-            tid = int(known.remote_id.split(":")[1])
-            update = {k: v for k, v in payload.items() if k not in {"status", "source", "tags"}}
-            try:
-                self.api.update_ticket(tid, update)
-                return EffectResult(key=effect.key, ok=True, ref=self._ref(effect.key,
-                                    known.remote_id, tid))
-            except NotFound:
-                pass
+
+        def update(ref: EffectRef, ids: list[int]) -> EffectRef:
+            self.api.update_ticket(ids[0], {k: v for k, v in payload.items()
+                                            if k not in {"status", "source", "tags"}})
+            return self._ref(effect.key, ref.remote_id, ids[0])
 
         def send() -> EffectRef:
             ticket = self.api.create_ticket(payload)
             return self._ref(effect.key, f"ticket:{ticket['id']}", int(ticket["id"]))
 
-        ref = create_once(send, lambda: self._find_ticket_refs([effect.key]).get(effect.key),
-                          self.policy)
-        return EffectResult(key=effect.key, ok=True, ref=ref)
+        return self._upsert(effect, known, "ticket", update, send, self._find_ticket_refs)
 
     def _write_task(self, effect: Effect, known: EffectRef | None, agent: int) -> EffectResult:
         parent = self.parent_ticket
         assert parent is not None
         payload = self._assignment_task(effect, agent)
-        if known is not None and known.remote_id.startswith("task:"):
-            _, tid, task_id = known.remote_id.split(":")
-            try:
-                self.api.update_task(int(tid), int(task_id),
-                                     {k: v for k, v in payload.items() if k != "status"})
-                return EffectResult(key=effect.key, ok=True, ref=known)
-            except NotFound:
-                pass
+
+        def update(ref: EffectRef, ids: list[int]) -> EffectRef:
+            self.api.update_task(ids[0], ids[1],
+                                 {k: v for k, v in payload.items() if k != "status"})
+            return ref
 
         def send() -> EffectRef:
             task = self.api.create_task(parent, payload)
             return self._ref(effect.key, f"task:{parent}:{task['id']}", parent)
 
-        ref = create_once(send, lambda: self._find_task_refs([effect.key]).get(effect.key),
-                          self.policy)
-        return EffectResult(key=effect.key, ok=True, ref=ref)
+        return self._upsert(effect, known, "task", update, send, self._find_task_refs)
 
     def _find_ticket_refs(self, keys: Sequence[str]) -> dict[str, EffectRef]:
         """Keys to tickets by their key tag: a filter query, tags OR-ed in batches."""
@@ -386,23 +390,17 @@ class FreshservicePlatform:
             return EffectResult(key=effect.key, ok=False,
                                 error=f"{effect.ticket_id!r} is not a Freshservice ticket id")
         payload = {"body": body_html(effect.body, effect.key), "private": True}
-        if known is not None and known.remote_id.startswith("note:"):
-            _, ticket, conversation = known.remote_id.split(":")
-            try:
-                self.api.update_note(int(ticket), int(conversation), {"body": payload["body"]})
-                return EffectResult(key=effect.key, ok=True, ref=known)
-            except NotFound:
-                pass
+
+        def update(ref: EffectRef, ids: list[int]) -> EffectRef:
+            self.api.update_note(ids[0], ids[1], {"body": payload["body"]})
+            return ref
 
         def send() -> EffectRef:
             note = self.api.create_note(tid, payload)
             return self._ref(effect.key, f"note:{tid}:{note['id']}", tid)
 
-        ref = create_once(send, lambda: self._find_note(effect.key, tid), self.policy)
-        return EffectResult(key=effect.key, ok=True, ref=ref)
-
-    def _find_note(self, key: str, ticket_id: int) -> EffectRef | None:
-        return self._find_notes_on(ticket_id, [key]).get(key)
+        return self._upsert(effect, known, "note", update, send,
+                            lambda keys: self._find_notes_on(tid, keys))
 
     def _find_notes_on(self, ticket_id: int, keys: Sequence[str]) -> dict[str, EffectRef]:
         """The notes on one ticket that carry any of ``keys`` (one read of its conversations)."""
@@ -446,20 +444,17 @@ class FreshservicePlatform:
         }
         if effect.visible_until:
             payload["visible_till"] = fs_time(effect.visible_until)
-        if known is not None and known.remote_id.startswith("announcement:"):
-            try:
-                self.api.update_announcement(int(known.remote_id.split(":")[1]), payload)
-                return EffectResult(key=effect.key, ok=True, ref=known)
-            except NotFound:
-                pass
+
+        def update(ref: EffectRef, ids: list[int]) -> EffectRef:
+            self.api.update_announcement(ids[0], payload)
+            return ref
 
         def send() -> EffectRef:
             item = self.api.create_announcement(payload)
             return self._ref(effect.key, f"announcement:{item['id']}")
 
-        ref = create_once(send, lambda: self._find_announcements([effect.key]).get(effect.key),
-                          self.policy)
-        return EffectResult(key=effect.key, ok=True, ref=ref)
+        return self._upsert(effect, known, "announcement", update, send,
+                            self._find_announcements)
 
     def _find_announcements(self, keys: Sequence[str]) -> dict[str, EffectRef]:
         found: dict[str, EffectRef] = {}
@@ -468,6 +463,8 @@ class FreshservicePlatform:
                 for key in keys:
                     if key not in found and carries_key(item, key, "body_html", "body"):
                         found[key] = self._ref(key, f"announcement:{item['id']}")
+            if found.keys() >= set(keys):
+                break
         return found
 
     # -- training --------------------------------------------------------------------------
@@ -481,8 +478,7 @@ class FreshservicePlatform:
     @hookimpl
     def itsm_change_training_status(self, refs: Sequence[EffectRef]) -> list[TrainingStatus]:
         statuses: list[TrainingStatus] = []
-        tasks: dict[str, dict[str, Any]] = {}
-        read: set[str] = set()
+        tasks: dict[str, dict[str, dict[str, Any]]] = {}
         for ref in refs:
             kind, _, rest = ref.remote_id.partition(":")
             if kind == "ticket":
@@ -495,11 +491,10 @@ class FreshservicePlatform:
                     key=ref.key, completed=done,
                     completed_at=parse_time(ticket.get("updated_at")) if done else None))
             elif kind == "task":
-                parent, _, _ = rest.partition(":")
-                if parent not in read:
-                    read.add(parent)
-                    tasks.update({f"{parent}:{t['id']}": t for t in self.api.tasks(int(parent))})
-                task = tasks.get(rest)
+                parent, _, task_id = rest.partition(":")
+                if parent not in tasks:
+                    tasks[parent] = {str(t["id"]): t for t in self.api.tasks(int(parent))}
+                task = tasks[parent].get(task_id)
                 if task is None:
                     continue
                 done = task.get("status") == TASK_COMPLETED
@@ -525,15 +520,7 @@ class FreshservicePlatform:
                 pass
             return EffectResult(key=ref.key, ok=True, ref=ref)
 
-        results = []
-        for ref in refs:
-            try:
-                results.append(retire(ref))
-            except (AuthenticationError, PermissionDenied):
-                raise
-            except APIError as exc:
-                results.append(_failed(ref.key, exc))
-        return results
+        return self._run(refs, retire)
 
     # -- communication and feedback --------------------------------------------------------
 
@@ -671,11 +658,10 @@ class FreshservicePlatform:
     @hookimpl
     def itsm_change_find_effects(self, kind: EffectKind, keys: Sequence[str]) -> list[EffectRef]:
         found: dict[str, EffectRef] = {}
-        remaining = list(keys)
         if kind in (EffectKind.TRAINING, EffectKind.FEEDBACK_REQUEST, EffectKind.MESSAGE):
             lookup = self._find_task_refs if self.training_mode == "task" else \
                 self._find_ticket_refs
-            found.update(lookup(remaining))
+            found.update(lookup(keys))
         if kind == EffectKind.MESSAGE:
             remaining = [k for k in keys if k not in found]
             if remaining:

@@ -88,18 +88,17 @@ class FilterQuery:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
 
     def _or(self) -> Any:
-        parts = [self._and()]
-        while self._peek() == "OR":
-            self.pos += 1
-            parts.append(self._and())
-        return ("or", parts)
+        return self._joined("OR", self._and)
 
     def _and(self) -> Any:
-        parts = [self._atom()]
-        while self._peek() == "AND":
+        return self._joined("AND", self._atom)
+
+    def _joined(self, word: str, part: Callable[[], Any]) -> Any:
+        parts = [part()]
+        while self._peek() == word:
             self.pos += 1
-            parts.append(self._atom())
-        return ("and", parts)
+            parts.append(part())
+        return (word.lower(), parts)
 
     def _atom(self) -> Any:
         token = self._peek()
