@@ -68,20 +68,14 @@ class MetricKind(Protocol):
     def accumulator(self, params: Mapping[str, Any]) -> Accumulator: ...
 
 
-class Share:
-    """Share of the tickets added for which ``predicate`` holds."""
+class _Hits:
+    """``hits`` over ``total``; subclasses say what a hit is in ``add``."""
 
-    __slots__ = ("hits", "predicate", "total")
+    __slots__ = ("hits", "total")
 
-    def __init__(self, predicate: Callable[[Ticket], bool]) -> None:
-        self.predicate = predicate
+    def __init__(self) -> None:
         self.hits = 0
         self.total = 0
-
-    def add(self, ticket: Ticket) -> None:
-        self.total += 1
-        if self.predicate(ticket):
-            self.hits += 1
 
     def value(self) -> float | None:
         return self.hits / self.total if self.total else None
@@ -89,6 +83,21 @@ class Share:
     @property
     def count(self) -> int:
         return self.total
+
+
+class Share(_Hits):
+    """Share of the tickets added for which ``predicate`` holds."""
+
+    __slots__ = ("predicate",)
+
+    def __init__(self, predicate: Callable[[Ticket], bool]) -> None:
+        super().__init__()
+        self.predicate = predicate
+
+    def add(self, ticket: Ticket) -> None:
+        self.total += 1
+        if self.predicate(ticket):
+            self.hits += 1
 
 
 class ResolvedShare(Share):
@@ -126,14 +135,13 @@ class MeanHours:
         return self.n
 
 
-class _ChannelShareAcc:
+class _ChannelShareAcc(_Hits):
     # Specialised rather than Share(lambda): this is the hottest accumulator in practice.
-    __slots__ = ("channel", "hits", "total")
+    __slots__ = ("channel",)
 
     def __init__(self, channel: str) -> None:
+        super().__init__()
         self.channel = channel
-        self.hits = 0
-        self.total = 0
 
     def add(self, ticket: Ticket) -> None:
         self.total += 1
@@ -141,13 +149,6 @@ class _ChannelShareAcc:
         if channel is not None and (channel == self.channel
                                     or channel.casefold() == self.channel):
             self.hits += 1
-
-    def value(self) -> float | None:
-        return self.hits / self.total if self.total else None
-
-    @property
-    def count(self) -> int:
-        return self.total
 
 
 def _first_contact(ticket: Ticket) -> bool:

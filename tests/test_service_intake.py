@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
 import json
 import logging
@@ -268,8 +266,7 @@ class TestJiraWebhook:
 
     def test_signed_comment_event(self, jira_app, ws):
         body = self.payload()
-        digest = hmac.new(self.SECRET.encode(), body, hashlib.sha256).hexdigest()
-        headers = {"X-Hub-Signature": f"sha256={digest}",
+        headers = {"X-Hub-Signature": sign(body, self.SECRET),
                    "X-Atlassian-Webhook-Identifier": "wh-42"}
         assert call(jira_app, "POST", "/webhooks/jira", body, headers)[0] == 202
         assert call(jira_app, "POST", "/webhooks/jira", body, headers)[0] == 200

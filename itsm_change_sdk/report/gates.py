@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from itertools import pairwise
 
 from ..ledger import SignOff
-from ..metrics import GoalResult, UnitResult
+from ..metrics import GoalResult, UnitResult, week_start
 from ..model import Program
 from .measures import TrainingMeasures
 
@@ -59,7 +59,7 @@ class Trend:
 def complete_weeks_since_go_live(result: UnitResult, go_live: date,
                                  as_of: datetime) -> list[tuple[date, float]]:
     """Weekly values from the first full week after go-live up to the last finished week."""
-    first = go_live - timedelta(days=go_live.weekday())
+    first = week_start(go_live)
     if first < go_live:
         first += timedelta(days=7)  # the go-live week mixes before and after
     today = as_of.date()

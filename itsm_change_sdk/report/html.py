@@ -139,7 +139,7 @@ def _training(report: Report) -> list[str]:
     rows = []
     for (unit_id, module), cell in report.training.by_unit_module.items():
         median = "-" if cell.median_days is None else f"{cell.median_days:.1f}"
-        shown = "-" if cell.share is None else f"{cell.share:.0%}"
+        shown = fmt_value(cell.share, "share")
         rows.append(f"<tr><td>{esc(unit_id)}</td><td>{esc(module)}</td>"
                     f"<td class=n>{cell.assigned}</td><td class=n>{cell.completed}</td>"
                     f"<td class=n>{shown}</td><td class=n>{cell.overdue}</td>"
@@ -178,7 +178,7 @@ def _adkar(report: Report) -> list[str]:
         fb = report.feedback.units.get(unit.id)
         if fb is None:
             continue
-        rate = "-" if fb.response_rate is None else f"{fb.response_rate:.0%}"
+        rate = fmt_value(fb.response_rate, "share")
         out.append(f"<tr><td>{esc(unit.title)}</td><td class=n>{fb.responses}</td>"
                    f"<td class=n>{fb.from_comments}</td><td class=n>{fb.answered}/{fb.requests}"
                    f"</td><td class=n>{rate}</td><td>{esc(fb.weakest or '-')}</td></tr>")

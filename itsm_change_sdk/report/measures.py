@@ -240,8 +240,8 @@ def feedback_measures(program: Program, rows: list[EffectRow],
         lambda: defaultdict(lambda: [0, 0]))
     for row in rows:
         if row.kind == EffectKind.FEEDBACK_REQUEST and row.state == "done":
-            unit = units.setdefault(row.meta.get("unit", NO_UNIT),
-                                    UnitFeedback(row.meta.get("unit", NO_UNIT)))
+            unit_id = row.meta.get("unit", NO_UNIT)
+            unit = units.setdefault(unit_id, UnitFeedback(unit_id))
             unit.requests += 1
             unit.answered += row.key in answered
     for response in responses:
@@ -353,7 +353,7 @@ class PromptSplit:
             prompt = state.prompt
             if state.unit_ids and unit.id not in state.unit_ids:
                 continue
-            if not prompt.active_from <= ticket.opened_at <= prompt.active_until:
+            if not prompt.active_at(ticket.opened_at):
                 continue
             if not state.matches(ticket):
                 continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .build import Report
 from .gates import fmt_value
+from .measures import TrainingCell
 
 __all__ = ["render_text", "sparkline"]
 
@@ -22,8 +23,10 @@ def sparkline(values: list[float | None]) -> str:
                    for v in values)
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0%}"
+def _training_columns(cell: TrainingCell) -> str:
+    median = "-" if cell.median_days is None else f"{cell.median_days:.1f}"
+    return (f"{cell.assigned:>8} {cell.completed:>5} {fmt_value(cell.share, 'share'):>6} "
+            f"{cell.overdue:>7} {median:>11}")
 
 
 def render_text(report: Report, *, texts_per_group: int = TEXTS_PER_GROUP) -> list[str]:
@@ -59,15 +62,10 @@ def render_text(report: Report, *, texts_per_group: int = TEXTS_PER_GROUP) -> li
             planned = report.training.planned.get(unit.id)
             lines.append(f"  {unit.title:<22} {'not assigned yet' if planned else 'none planned'}")
             continue
-        median = "-" if cell.median_days is None else f"{cell.median_days:.1f}"
-        lines.append(f"  {unit.title:<22} {cell.assigned:>8} {cell.completed:>5} "
-                     f"{_pct(cell.share):>6} {cell.overdue:>7} {median:>11}")
+        lines.append(f"  {unit.title:<22} {_training_columns(cell)}")
         for (unit_id, module), mcell in report.training.by_unit_module.items():
-            if unit_id != unit.id or not mcell.assigned:
-                continue
-            median = "-" if mcell.median_days is None else f"{mcell.median_days:.1f}"
-            lines.append(f"    {module:<20} {mcell.assigned:>8} {mcell.completed:>5} "
-                         f"{_pct(mcell.share):>6} {mcell.overdue:>7} {median:>11}")
+            if unit_id == unit.id and mcell.assigned:
+                lines.append(f"    {module:<20} {_training_columns(mcell)}")
     lines += ["", "Communications delivered:"]
     if not report.communications:
         lines.append("  none yet")

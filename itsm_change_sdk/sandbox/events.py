@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -123,7 +124,8 @@ class Forwarder:
 class ForwarderThread(threading.Thread):
     """Polls the outbox (the sandbox is written by other processes: the CLI, the demo)."""
 
-    def __init__(self, forwarder: Forwarder, clock: Any, poll: float = 1.0) -> None:
+    def __init__(self, forwarder: Forwarder, clock: Callable[[], datetime],
+                 poll: float = 1.0) -> None:
         super().__init__(name="itsm-change-sandbox-events", daemon=True)
         self.forwarder = forwarder
         self.clock = clock

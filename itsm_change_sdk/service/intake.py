@@ -118,14 +118,12 @@ class Intake:
         return list(events)
 
     def _record(self, events: list[TicketEvent]) -> tuple[int, int]:
-        now = self.clock()
         if not events:
             return 0, 0
+        items = [(e, event_to_payload(e)) for e in events]
         if self.committer is not None:
-            fresh = self.committer.add([(e, event_to_payload(e)) for e in events], now)
+            fresh = self.committer.add(items, self.clock())
         else:
-            fresh = [self.ledger.add_event(e, event_to_payload(e), now, self.program)
-                     is not None
-                     for e in events]
+            fresh = self.ledger.add_events(items, self.clock(), self.program)
         recorded = sum(fresh)
         return recorded, len(fresh) - recorded

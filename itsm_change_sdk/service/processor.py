@@ -39,7 +39,6 @@ class ProcessorStats:
     processed: int = 0
     failed: int = 0
     last_error: str | None = None
-    last_run: datetime | None = None
     errors: dict[int, str] = field(default_factory=dict)
 
 
@@ -76,12 +75,7 @@ class Processor:
 
     def prompt(self, ticket: Ticket) -> int:
         """Post every applicable prompt on ``ticket`` (once per ticket per prompt)."""
-        posted = 0
-        for prompt in self.program.prompts:
-            if prompt.filter.platform and prompt.filter.platform != ticket.platform:
-                continue
-            posted += self.syncer.post_prompts(prompt, [ticket])
-        return posted
+        return sum(self.syncer.post_prompts(prompt, [ticket]) for prompt in self.program.prompts)
 
     def _ticket(self, event: TicketEvent) -> Ticket | None:
         if event.ticket is not None and not event.needs_refresh:
@@ -145,7 +139,6 @@ class Processor:
             if self.process(row):
                 done.append(row.id)
         self.ledger.finish_events(done, self.clock())
-        self.stats.last_run = self.clock()
         return len(rows)
 
 

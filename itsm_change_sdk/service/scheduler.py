@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from ..ledger import Ledger
 from ..model import Program
 from ..runner import ApplyReport
-from ..sync import Syncer, SyncReport
+from ..sync import SyncReport
 from ..workspace import Workspace
 
 __all__ = ["Scheduler", "SchedulerThread", "TickLock", "TickReport"]
@@ -138,8 +138,7 @@ class Scheduler:
                     apply_report = self.ws.apply(self.program)
                     if self.sync_platforms:
                         polled = dataclasses.replace(self.program, platforms=self.sync_platforms)
-                        sync_report = Syncer(polled, self.ws.platforms, self.ws.ledger,
-                                             self.ws.clock).run()
+                        sync_report = self.ws.sync(polled)
         except Exception as exc:  # a plugin may raise anything; the next tick tries again
             error = f"{type(exc).__name__}: {exc}"
             log.error("scheduler tick failed: %s", error)
