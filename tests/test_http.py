@@ -28,6 +28,7 @@ from itsm_change_sdk.http import (
     Transport,
     create_once,
     paginate_link,
+    paginate_offset,
     paginate_token,
     parse_rate_limit_reset,
     parse_retry_after,
@@ -309,3 +310,15 @@ def test_redactor_hides_auth_headers_and_known_secrets():
 def test_redact_url_drops_userinfo_and_secret_params():
     url = redact_url("https://user:pw@acme.example.com/x?token=abc&limit=5")
     assert url == "https://acme.example.com/x?token=***&limit=5"
+
+
+def test_offset_pages_stop_on_the_last_page():
+    pages = {0: ([1, 2], False), 2: ([3, 4], False), 4: ([5], True)}
+    starts = []
+
+    def fetch(start):
+        starts.append(start)
+        return pages[start]
+
+    assert list(paginate_offset(fetch)) == [1, 2, 3, 4, 5]
+    assert starts == [0, 2, 4]

@@ -1,7 +1,7 @@
 """Shared HTTP plumbing for platform plugins: transport, retries, pacing, pagination, redaction."""
 
 from .pacing import BudgetPacer, KeyedLimiter, Pacer
-from .pagination import paginate_link, paginate_token
+from .pagination import paginate_link, paginate_offset, paginate_token
 from .redact import REDACTED, Redactor, redact_url
 from .retry import RetryPolicy, create_once, is_uncertain, parse_rate_limit_reset, parse_retry_after
 from .transport import ErrorParser, Transport, default_error_parser
@@ -19,6 +19,7 @@ __all__ = [
     "default_error_parser",
     "is_uncertain",
     "paginate_link",
+    "paginate_offset",
     "paginate_token",
     "parse_rate_limit_reset",
     "parse_retry_after",

@@ -11,9 +11,20 @@ from typing import Any, TypeVar
 
 from .transport import Transport
 
-__all__ = ["paginate_link", "paginate_token"]
+__all__ = ["paginate_link", "paginate_offset", "paginate_token"]
 
 T = TypeVar("T")
+
+
+def paginate_offset(fetch: Callable[[int], tuple[list[T], bool]]) -> Iterator[T]:
+    """``fetch(start) -> (items, is_last)`` from offset 0 (Jira's ``startAt`` pages)."""
+    start = 0
+    while True:
+        items, last = fetch(start)
+        yield from items
+        if last or not items:
+            return
+        start += len(items)
 
 
 def paginate_token(fetch: Callable[[str | None], tuple[list[T], str | None]]) -> Iterator[T]:

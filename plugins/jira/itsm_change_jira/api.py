@@ -13,7 +13,7 @@ from typing import Any
 import requests
 
 from itsm_change_sdk.errors import AuthenticationError
-from itsm_change_sdk.http import Transport, paginate_token
+from itsm_change_sdk.http import Transport, paginate_offset, paginate_token
 
 from .auth import OAuthTokens
 
@@ -120,19 +120,17 @@ class JiraAPI:
     # -- comments ----------------------------------------------------------------------------
 
     def comments(self, key: str) -> Iterator[dict[str, Any]]:
-        start = 0
-        while True:
+        def fetch(start: int) -> tuple[list[dict[str, Any]], bool]:
             page = self.json(
                 "GET", f"/rest/api/3/issue/{key}/comment",
                 params={"startAt": start, "maxResults": COMMENT_PAGE, "orderBy": "created",
                         "expand": "properties"},
             )
             items = list(page.get("comments") or [])
-            yield from items
-            start += len(items)
             total = page.get("total")
-            if not items or (isinstance(total, int) and start >= total):
-                return
+            return items, isinstance(total, int) and start + len(items) >= total
+
+        return paginate_offset(fetch)
 
     def add_comment(self, key: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self.json("POST", f"/rest/api/3/issue/{key}/comment",
@@ -169,18 +167,15 @@ class JiraAPI:
         return list(body.get("groups") or [])
 
     def group_members(self, group_id: str) -> Iterator[dict[str, Any]]:
-        start = 0
-        while True:
+        def fetch(start: int) -> tuple[list[dict[str, Any]], bool]:
             page = self.json(
                 "GET", "/rest/api/3/group/member",
                 params={"groupId": group_id, "includeInactiveUsers": "false",
                         "startAt": start, "maxResults": GROUP_PAGE},
             )
-            values = list(page.get("values") or [])
-            yield from values
-            start += len(values)
-            if page.get("isLast", True) or not values:
-                return
+            return list(page.get("values") or []), bool(page.get("isLast", True))
+
+        return paginate_offset(fetch)
 
     def users(self, account_ids: Sequence[str]) -> Iterator[dict[str, Any]]:
         for offset in range(0, len(account_ids), GROUP_PAGE):
