@@ -14,6 +14,7 @@ from itsm_change_sdk.errors import (
 )
 from itsm_change_sdk.model import Check, CheckStatus, InstallStep
 
+from .hooks import PLATFORM_NAME as P
 from .query import Query
 from .webhook import SECRET_HEADER
 
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = ["doctor", "install"]
 
-P = "servicenow"
 WRITE_ROLES = ("admin", "itil", "sn_request_write")
 REST_MESSAGE = "itsm-change webhook"
 RULE_RECORD = "itsm-change: task events"

@@ -16,7 +16,6 @@ import requests
 from requests.auth import AuthBase, HTTPBasicAuth
 
 from itsm_change_sdk.errors import (
-    APIError,
     AuthenticationError,
     ConfigurationError,
     InvalidRequest,
@@ -65,8 +64,6 @@ class OAuthTokenAuth(AuthBase):
         self._clock = clock
         self._token: _Token | None = None
         self._lock = threading.Lock()
-        self.requests = 0
-        """Token requests sent (for tests)."""
 
     def __repr__(self) -> str:
         return f"OAuthTokenAuth(grant={self._grant!r}, client_id={self._client_id!r})"
@@ -83,10 +80,6 @@ class OAuthTokenAuth(AuthBase):
                 self._token = token
             return token.access
 
-    def invalidate(self) -> None:
-        with self._lock:
-            self._token = None
-
     def _renew(self, current: _Token | None) -> _Token:
         if current is not None and current.refresh and self._grant == "password":
             try:
@@ -101,7 +94,6 @@ class OAuthTokenAuth(AuthBase):
 
     def _request(self, form: dict[str, str], old_refresh: str | None) -> _Token:
         data = {**form, "client_id": self._client_id, "client_secret": self._client_secret}
-        self.requests += 1
         try:
             response = self._transport.request(
                 "POST", TOKEN_PATH, data=data,
@@ -171,7 +163,3 @@ def build_auth(
     raise ConfigurationError(
         f"servicenow: auth={mode!r} is not one of {', '.join(AUTH_MODES)}"
     )
-
-
-def is_auth_failure(exc: APIError) -> bool:
-    return isinstance(exc, AuthenticationError)

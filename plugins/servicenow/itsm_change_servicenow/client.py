@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -37,13 +37,14 @@ from itsm_change_sdk.model import (
 from . import admin, mapping, surveys, webhook
 from .api import TableAPI
 from .auth import build_auth
+from .hooks import PLATFORM_NAME as PLATFORM
+from .hooks import SECRETS
 from .mapping import CORRELATION_DISPLAY, TASK_CLOSED_COMPLETE, TASK_CLOSED_STATES
 from .query import Query, UnsafeQueryValue, check_field, check_value, sn_datetime
 from .writes import Write, run_writes
 
 __all__ = ["ServiceNowPlatform"]
 
-PLATFORM = "servicenow"
 SYS_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 LOOKUP_CHUNK = 100
 NOTE_LOOKUP_CHUNK = 20
@@ -133,16 +134,17 @@ class ServiceNowPlatform:
         if not url.startswith("https://") and not url.startswith("http://localhost"):
             raise ConfigurationError(
                 f"servicenow: instance_url must start with https:// (got {url!r})")
-        secrets = [values.get(k) for k in ("password", "client_secret", "webhook_secret")]
+        secrets = [values.get(k) for k in SECRETS]
         mode = str(values.get("auth") or "basic")
         policy = RetryPolicy()
         pacer = BudgetPacer(remaining_header="X-RateLimit-Remaining",
                             total_header="X-RateLimit-Limit", reset_header="X-RateLimit-Reset",
                             window=3600.0)
+        timeout = http_timeout(PLATFORM, values)
 
         def transport(auth: Any = None) -> Transport:
             return Transport(PLATFORM, url, auth=auth, policy=policy, pacer=pacer,
-                             secrets=secrets, timeout=http_timeout(PLATFORM, values))
+                             secrets=secrets, timeout=timeout)
 
         auth = build_auth(mode, transport_factory=transport, username=values.get("username"),
                           password=values.get("password"), client_id=values.get("client_id"),
@@ -174,6 +176,16 @@ class ServiceNowPlatform:
              display_value: str = "false") -> Iterator[dict[str, Any]]:
         self.guard.ensure(table, query.fields_used)
         return self.api.select(table, query, fields, display_value=display_value)
+
+    def rows_in(self, table: str, column: str, values: Iterable[str], fields: Sequence[str],
+                *, where: Callable[[], Query] = Query, order: Sequence[str] = ("sys_id",),
+                size: int = LOOKUP_CHUNK) -> Iterator[dict[str, Any]]:
+        """Rows whose ``column`` is one of ``values``, ``size`` values per query (``where()``
+        gives the conditions every query starts with)."""
+        wanted = list(values)
+        for start in range(0, len(wanted), size):
+            query = where().any_of(column, wanted[start:start + size]).order_by(*order)
+            yield from self.rows(table, query, fields)
 
     def ref(self, key: str, table: str, sys_id: str, note: bool = False) -> EffectRef:
         remote = f"{table}/{sys_id}" + ("#note" if note else "")
@@ -241,15 +253,14 @@ class ServiceNowPlatform:
     def _find_tasks(self, keys: Sequence[str]) -> dict[str, EffectRef]:
         stored = {mapping.stored_key(k): k for k in keys}
         found: dict[str, EffectRef] = {}
-        names = list(stored)
-        for start in range(0, len(names), LOOKUP_CHUNK):
-            query = (Query().eq("correlation_display", CORRELATION_DISPLAY)
-                     .any_of(self.correlation_field, names[start:start + LOOKUP_CHUNK])
-                     .order_by("sys_created_on", "sys_id"))
-            for row in self.rows(self.task_table, query, ("sys_id", self.correlation_field)):
-                key = stored.get(str(row.get(self.correlation_field)))
-                if key is not None and key not in found:
-                    found[key] = self.ref(key, self.task_table, str(row["sys_id"]))
+        rows = self.rows_in(self.task_table, self.correlation_field, stored,
+                            ("sys_id", self.correlation_field),
+                            where=lambda: Query().eq("correlation_display", CORRELATION_DISPLAY),
+                            order=("sys_created_on", "sys_id"))
+        for row in rows:
+            key = stored.get(str(row.get(self.correlation_field)))
+            if key is not None and key not in found:
+                found[key] = self.ref(key, self.task_table, str(row["sys_id"]))
         return found
 
     @hookimpl
@@ -263,16 +274,13 @@ class ServiceNowPlatform:
         out: list[TrainingStatus] = []
         for table, group in _by_table(refs).items():
             ids = {(_split_remote(r.remote_id)[1]): r for r in group}
-            for start in range(0, len(ids), LOOKUP_CHUNK):
-                chunk = list(ids)[start:start + LOOKUP_CHUNK]
-                query = Query().any_of("sys_id", chunk).order_by("sys_id")
-                for row in self.rows(table, query, ("sys_id", "state", "closed_at")):
-                    ref = ids[str(row["sys_id"])]
-                    done = str(row.get("state")) == TASK_CLOSED_COMPLETE
-                    out.append(TrainingStatus(
-                        key=ref.key, completed=done,
-                        completed_at=mapping.parse_sn_datetime(row.get("closed_at"))
-                        if done else None))
+            for row in self.rows_in(table, "sys_id", ids, ("sys_id", "state", "closed_at")):
+                ref = ids[str(row["sys_id"])]
+                done = str(row.get("state")) == TASK_CLOSED_COMPLETE
+                out.append(TrainingStatus(
+                    key=ref.key, completed=done,
+                    completed_at=mapping.parse_sn_datetime(row.get("closed_at"))
+                    if done else None))
         return out
 
     @hookimpl
@@ -287,11 +295,8 @@ class ServiceNowPlatform:
             ids = {_split_remote(r.remote_id)[1]: r for r in group}
             announcement = table == self.announcement_table
             fields = ("sys_id", "active") if announcement else ("sys_id", "state")
-            current: dict[str, dict[str, Any]] = {}
-            for start in range(0, len(ids), LOOKUP_CHUNK):
-                query = Query().any_of("sys_id", list(ids)[start:start + LOOKUP_CHUNK])
-                for row in self.rows(table, query.order_by("sys_id"), fields):
-                    current[str(row["sys_id"])] = row
+            current = {str(row["sys_id"]): row
+                       for row in self.rows_in(table, "sys_id", ids, fields)}
             for sys_id, ref in ids.items():
                 found = current.get(sys_id)
                 closed = found is None or (
@@ -363,26 +368,20 @@ class ServiceNowPlatform:
             table, sys_id = _split_remote(ref.remote_id)
             return Write(effect.key, table, "PATCH", body, sys_id=sys_id, creates=False)
         sys_id = announcement_sys_id(effect.key)
-        return Write(effect.key, self.announcement_table, "POST", {**body, "sys_id": sys_id},
-                     extra={"sys_id": sys_id})
+        return Write(effect.key, self.announcement_table, "POST", {**body, "sys_id": sys_id})
 
     def _find_announcements(self, keys: Sequence[str]) -> dict[str, EffectRef]:
         by_id = {announcement_sys_id(k): k for k in keys}
         found: dict[str, EffectRef] = {}
-        ids = list(by_id)
-        for start in range(0, len(ids), LOOKUP_CHUNK):
-            query = Query().any_of("sys_id", ids[start:start + LOOKUP_CHUNK]).order_by("sys_id")
-            for row in self.rows(self.announcement_table, query, ("sys_id",)):
-                key = by_id[str(row["sys_id"])]
-                found[key] = self.ref(key, self.announcement_table, str(row["sys_id"]))
+        for row in self.rows_in(self.announcement_table, "sys_id", by_id, ("sys_id",)):
+            key = by_id[str(row["sys_id"])]
+            found[key] = self.ref(key, self.announcement_table, str(row["sys_id"]))
         return found
 
     def _group_ids(self, names: set[str]) -> dict[str, str]:
-        if not names:
-            return {}
-        query = Query().any_of("name", sorted(names)).order_by("sys_id")
         return {str(row["name"]).casefold(): str(row["sys_id"])
-                for row in self.rows("sys_user_group", query, ("sys_id", "name"))}
+                for row in self.rows_in("sys_user_group", "name", sorted(names),
+                                        ("sys_id", "name"))}
 
     # -- notes and prompts ----------------------------------------------------------------
 
@@ -393,13 +392,11 @@ class ServiceNowPlatform:
         sys_ids = sorted(i for i in wanted if SYS_ID_RE.match(i))
         numbers = sorted(i for i in wanted if not SYS_ID_RE.match(i) and _queryable(i))
         for column, values in (("sys_id", sys_ids), ("number", numbers)):
-            for start in range(0, len(values), LOOKUP_CHUNK):
-                query = Query().any_of(column, values[start:start + LOOKUP_CHUNK])
-                for row in self.rows("task", query.order_by("sys_id"),
-                                     ("sys_id", "number", "sys_class_name")):
-                    target = (str(row.get("sys_class_name") or "task"), str(row["sys_id"]))
-                    out[str(row["sys_id"])] = target
-                    out[str(row.get("number") or "").casefold()] = target
+            for row in self.rows_in("task", column, values,
+                                    ("sys_id", "number", "sys_class_name")):
+                target = (str(row.get("sys_class_name") or "task"), str(row["sys_id"]))
+                out[str(row["sys_id"])] = target
+                out[str(row.get("number") or "").casefold()] = target
         return {i: out.get(i) or out[i.casefold()] for i in wanted
                 if i in out or i.casefold() in out}
 
@@ -451,8 +448,8 @@ class ServiceNowPlatform:
                 "sys_created_on", "sys_id")
             for row in self.rows("sys_journal_field", query,
                                  ("sys_id", "element_id", "name", "value")):
-                for token in mapping.markers_in(str(row.get("value") or "")):
-                    key = markers.get(f"[itsm-change:{token}]")
+                for found_marker in mapping.markers_in(str(row.get("value") or "")):
+                    key = markers.get(found_marker)
                     if key is not None and key not in found:
                         found[key] = self.ref(key, str(row.get("name") or "task"),
                                               str(row.get("element_id")), note=True)
@@ -522,10 +519,8 @@ class ServiceNowPlatform:
 
     def _resolve_users(self, user_names: set[str]) -> None:
         wanted = sorted(u for u in user_names if u and u not in self._users and _queryable(u))
-        for start in range(0, len(wanted), LOOKUP_CHUNK):
-            query = Query().any_of("user_name", wanted[start:start + LOOKUP_CHUNK])
-            for row in self.rows("sys_user", query.order_by("sys_id"), ("sys_id", "user_name")):
-                self._users[str(row["user_name"])] = str(row["sys_id"])
+        for row in self.rows_in("sys_user", "user_name", wanted, ("sys_id", "user_name")):
+            self._users[str(row["user_name"])] = str(row["sys_id"])
 
     # -- tickets --------------------------------------------------------------------------
 
@@ -538,11 +533,13 @@ class ServiceNowPlatform:
         self, filter: TicketFilter, since: datetime | None, open_only: bool
     ) -> Iterator[Ticket]:
         wanted = mapping.normalise_filter(filter)
-        check = replace(filter, priorities=wanted.priorities, platform=None)
         kinds = [k.casefold() for k in filter.kinds] or ["incident", "sc_request",
                                                          "change_request"]
         tables = list(dict.fromkeys(mapping.TICKET_TABLES[k] for k in kinds
                                     if k in mapping.TICKET_TABLES))
+        conditions = (("category", wanted.categories), ("business_service.name", wanted.services),
+                      ("assignment_group.name", wanted.groups), ("contact_type", wanted.channels),
+                      ("priority", wanted.priorities))
         streams = []
         for table in tables:
             query = Query()
@@ -550,16 +547,18 @@ class ServiceNowPlatform:
                 query.gt("sys_updated_on", sn_datetime(since))
             if open_only:
                 query.eq("active", "true")
-            query.any_of("category", wanted.categories) if wanted.categories else None
-            query.any_of("business_service.name", wanted.services) if wanted.services else None
-            query.any_of("assignment_group.name", wanted.groups) if wanted.groups else None
-            query.any_of("contact_type", wanted.channels) if wanted.channels else None
-            query.any_of("priority", wanted.priorities) if wanted.priorities else None
+            for column, values in conditions:
+                if values:
+                    query.any_of(column, values)
             query.order_by("sys_updated_on", "sys_id")
             streams.append(self._ticket_rows(table, query))
         merged = heapq.merge(*streams, key=lambda t: (t.updated_at, t.id))
-        # The instance drops conditions on fields a table lacks, so check again here.
-        return (t for t in merged if _matches(check, t))
+        # The instance drops conditions on fields a table lacks, so check again here, with
+        # the kinds named as tickets name them.
+        check = replace(filter, priorities=wanted.priorities, platform=None, kinds=tuple(
+            {mapping.KIND_OF_TABLE.get(mapping.TICKET_TABLES.get(k.casefold(), ""), k)
+             for k in filter.kinds}))
+        return (t for t in merged if check.matches(t))
 
     @hookimpl
     def itsm_change_stream_tickets(self, since: datetime | None) -> Iterator[Ticket]:
@@ -600,13 +599,11 @@ class ServiceNowPlatform:
                                           platform=PLATFORM,
                                           email=row.get("user.email") or None)
         explicit = [m for m in unit.members if m not in people]
-        for start in range(0, len(explicit), LOOKUP_CHUNK):
-            query = (Query().any_of("sys_id", explicit[start:start + LOOKUP_CHUNK])
-                     .eq("active", "true").order_by("sys_id"))
-            for row in self.rows("sys_user", query, ("sys_id", "name", "email")):
-                people[str(row["sys_id"])] = Person(
-                    id=str(row["sys_id"]), name=str(row.get("name") or row["sys_id"]),
-                    platform=PLATFORM, email=row.get("email") or None)
+        for row in self.rows_in("sys_user", "sys_id", explicit, ("sys_id", "name", "email"),
+                                where=lambda: Query().eq("active", "true")):
+            people[str(row["sys_id"])] = Person(
+                id=str(row["sys_id"]), name=str(row.get("name") or row["sys_id"]),
+                platform=PLATFORM, email=row.get("email") or None)
         return list(people.values())
 
     # -- admin and events -----------------------------------------------------------------
@@ -667,11 +664,3 @@ def _by_table(refs: Sequence[EffectRef]) -> dict[str, list[EffectRef]]:
         table = "#note" if ref.remote_id.endswith("#note") else _split_remote(ref.remote_id)[0]
         out.setdefault(table, []).append(ref)
     return out
-
-
-def _matches(filter: TicketFilter, ticket: Ticket) -> bool:
-    if filter.kinds:
-        kinds = {mapping.KIND_OF_TABLE.get(mapping.TICKET_TABLES.get(k.casefold(), ""), k)
-                 for k in filter.kinds}
-        filter = replace(filter, kinds=tuple(kinds))
-    return filter.matches(ticket)

@@ -25,9 +25,8 @@ __all__ = [
 CORRELATION_DISPLAY = "itsm_change_sdk"
 """Written to ``correlation_display``: names the system that owns the record."""
 
-# task.state choices shared by every table that does not override them.
-TASK_OPEN = "1"
-TASK_WORK_IN_PROGRESS = "2"
+# task.state choices shared by every table that does not override them (1 Open and
+# 2 Work in Progress are the open ones).
 TASK_CLOSED_COMPLETE = "3"
 TASK_CLOSED_INCOMPLETE = "4"
 TASK_CLOSED_SKIPPED = "7"
@@ -56,7 +55,7 @@ PRIORITY_NAMES = {"critical": "1", "high": "2", "moderate": "3", "medium": "3", 
 KEY_LIMIT = 100
 """Length of ``task.correlation_id`` (string, 100): longer keys are stored as a digest."""
 
-_MARKER_RE = re.compile(r"\[itsm-change:([^\]\s]+)\]")
+_MARKER_RE = re.compile(r"\[itsm-change:[^\]\s]+\]")
 _CODE_TAG_RE = re.compile(r"\[(\s*/?\s*code\s*)\]", re.IGNORECASE)
 _ZERO_WIDTH = "\u200b"
 
@@ -74,6 +73,7 @@ def marker(key: str) -> str:
 
 
 def markers_in(text: str) -> list[str]:
+    """The markers (as :func:`marker` writes them) that ``text`` carries."""
     return _MARKER_RE.findall(text or "")
 
 

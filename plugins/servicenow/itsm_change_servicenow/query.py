@@ -72,12 +72,16 @@ class Query:
         self.fields_used.add(check_field(name))
         return name
 
+    def _values(self, name: str, values: Iterable[str]) -> list[str]:
+        """The checked, de-duplicated ``values``; none at all makes the query match nothing."""
+        wanted = [check_value(v) for v in dict.fromkeys(values)]
+        self._field(name)
+        if not wanted:
+            self.empty = True
+        return wanted
+
     def eq(self, name: str, value: str) -> Query:
         self.parts.append(f"{self._field(name)}={check_value(value)}")
-        return self
-
-    def ne(self, name: str, value: str) -> Query:
-        self.parts.append(f"{self._field(name)}!={check_value(value)}")
         return self
 
     def gt(self, name: str, value: str) -> Query:
@@ -86,25 +90,18 @@ class Query:
 
     def any_of(self, name: str, values: Iterable[str]) -> Query:
         """``name`` equals one of ``values``."""
-        wanted = [check_value(v) for v in dict.fromkeys(values)]
-        self._field(name)
-        if not wanted:
-            self.empty = True
-            return self
+        wanted = self._values(name, values)
         if any("," in v for v in wanted):
             self.parts.append("^OR".join(f"{name}={v}" for v in wanted))
-        else:
+        elif wanted:
             self.parts.append(f"{name}IN{','.join(wanted)}")
         return self
 
     def contains_any(self, name: str, values: Iterable[str]) -> Query:
         """``name`` contains one of ``values`` (``LIKE``)."""
-        wanted = [check_value(v) for v in dict.fromkeys(values)]
-        self._field(name)
-        if not wanted:
-            self.empty = True
-            return self
-        self.parts.append("^OR".join(f"{name}LIKE{v}" for v in wanted))
+        wanted = self._values(name, values)
+        if wanted:
+            self.parts.append("^OR".join(f"{name}LIKE{v}" for v in wanted))
         return self
 
     def raw(self, condition: str, *names: str) -> Query:

@@ -22,6 +22,7 @@ from itsm_change_sdk.errors import WebhookRejected
 from itsm_change_sdk.model import Comment, TicketEvent, TicketEventKind, WebhookRequest
 from itsm_change_sdk.webhooks import verify_shared_secret
 
+from .hooks import PLATFORM_NAME as PLATFORM
 from .mapping import (
     CORRELATION_DISPLAY,
     TASK_CLOSED_COMPLETE,
@@ -33,11 +34,6 @@ __all__ = ["SECRET_HEADER", "parse"]
 
 SECRET_HEADER = "X-ITSM-Change-Secret"
 MAX_BODY = 1_000_000
-PLATFORM = "servicenow"
-
-
-def _verify(request: WebhookRequest, secret: str | None) -> None:
-    verify_shared_secret(request, SECRET_HEADER, secret)
 
 
 def _text(payload: Mapping[str, Any], name: str) -> str:
@@ -48,7 +44,7 @@ def _text(payload: Mapping[str, Any], name: str) -> str:
 
 
 def parse(request: WebhookRequest, secret: str | None) -> list[TicketEvent]:
-    _verify(request, secret)
+    verify_shared_secret(request, SECRET_HEADER, secret)
     if len(request.body) > MAX_BODY:
         raise WebhookRejected(413, "payload too large")
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from itsm_change_sdk.errors import APIError, AuthenticationError, PermissionDenied
@@ -40,7 +40,6 @@ class Write:
     """A journal entry: the ref names the record it was written on."""
     fields: tuple[str, ...] = ("sys_id", "number")
     index: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 Lookup = Callable[[Sequence[Write]], Mapping[str, EffectRef]]
