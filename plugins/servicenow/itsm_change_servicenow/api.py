@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from itsm_change_sdk.errors import ResponseDecodeError
-from itsm_change_sdk.http import Transport
+from itsm_change_sdk.http import Transport, paginate_offset
 
 from .query import Query
 
@@ -90,25 +90,23 @@ class TableAPI:
         if query.empty:
             return
         page_size = min(limit, self.page_size) if limit else self.page_size
-        offset = 0
         base = self.params(fields, query=query, display_value=display_value)
-        while True:
+
+        def fetch(offset: int) -> tuple[list[dict[str, Any]], bool]:
             params = {**base, "sysparm_limit": str(page_size), "sysparm_offset": str(offset)}
             response = self.transport.request("GET", f"{TABLE}/{table}", params=params)
             rows = self._rows(self.transport.json(response))
-            yield from rows
-            offset += len(rows)
-            if limit is not None and offset >= limit:
-                return
+            end = offset + len(rows)
+            total = response.headers.get("X-Total-Count")
             if "Link" in response.headers:
                 # The instance may cap a page below sysparm_limit; its Link header knows.
-                if "next" not in response.links or not rows:
-                    return
-            elif len(rows) < page_size:
-                return
-            total = response.headers.get("X-Total-Count")
-            if total is not None and total.isdigit() and offset >= int(total):
-                return
+                last = "next" not in response.links
+            else:
+                last = len(rows) < page_size
+            return rows, (last or (limit is not None and end >= limit)
+                          or (total is not None and total.isdigit() and end >= int(total)))
+
+        yield from paginate_offset(fetch)
 
     def first(
         self, table: str, query: Query, fields: Sequence[str], *, display_value: str = "false"
