@@ -10,6 +10,10 @@ There are three kinds of hook:
   registers each instance with the plugin manager and calls a platform hook on exactly one
   platform at a time, so a call about one platform's ticket never reaches another.
   They are ``firstresult`` hooks: the single platform's answer is the result.
+  Most are **required** (:data:`REQUIRED_PLATFORM_HOOKS`): the core refuses to register a
+  platform instance that lacks one, naming it, because a missing answer would otherwise read
+  as "nothing to do". The others (:data:`OPTIONAL_PLATFORM_HOOKS`) are features a platform
+  may not have; the core asks whether an instance implements them before calling.
 * **Observer hooks**, implemented by anyone: they are broadcast to every plugin.
 
 Every write a platform hook makes carries the effect's correlation key where the plugin can
@@ -26,9 +30,9 @@ Hooks only ever gain arguments; a plugin may accept any subset of a hook's argum
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pluggy
 
@@ -58,8 +62,44 @@ if TYPE_CHECKING:
 
 PROJECT_NAME = "itsm_change"
 
+
+class EventForwarder(Protocol):
+    """Posts a platform's pending events to the event service's webhook, signed.
+
+    For a platform that cannot call a webhook itself (the sandbox: its staff actions are rows
+    in a local database). ``itsm-change serve`` polls :meth:`forward_once` in a thread.
+    """
+
+    batch: int
+    """The most events one :meth:`forward_once` sends; a full batch is polled again at once."""
+
+    def forward_once(self, now: datetime) -> int:
+        """Send what is pending, oldest first, and return how many were sent. Stop at the
+        first failure and keep it for the next call (delivery is at least once)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; called once when the service stops."""
+        ...
+
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+_Spec = TypeVar("_Spec", bound=Callable[..., Any])
+
+PLATFORM_HOOKS: dict[str, bool] = {}
+"""Every platform hook, mapped to whether a platform must implement it."""
+
+
+def _platform_hook(*, required: bool = True) -> Callable[[_Spec], _Spec]:
+    """Declare a platform hook: ``firstresult``, and recorded as required or optional."""
+
+    def declare(spec: _Spec) -> _Spec:
+        PLATFORM_HOOKS[spec.__name__] = required
+        marked: _Spec = hookspec(firstresult=True)(spec)
+        return marked
+
+    return declare
 
 
 # -- registration ----------------------------------------------------------------------------
@@ -101,7 +141,7 @@ def itsm_change_register_metric_kinds(register: MetricRegistry) -> None:
 # -- platform: training ----------------------------------------------------------------------
 
 
-@hookspec(firstresult=True)
+@_platform_hook()
 def itsm_change_publish_training(
     effects: Sequence[Effect], known: Mapping[str, EffectRef]
 ) -> list[EffectResult]:
@@ -117,7 +157,7 @@ def itsm_change_publish_training(
     """
 
 
-@hookspec(firstresult=True)
+@_platform_hook()
 def itsm_change_training_status(refs: Sequence[EffectRef]) -> list[TrainingStatus]:
     """Read back whether each training task is complete.
 
@@ -128,7 +168,7 @@ def itsm_change_training_status(refs: Sequence[EffectRef]) -> list[TrainingStatu
     """
 
 
-@hookspec(firstresult=True)
+@_platform_hook()
 def itsm_change_retire_effects(refs: Sequence[EffectRef]) -> list[EffectResult]:
     """Retire records the program no longer wants (a removed module's open tasks, an
     announcement whose event was removed). Close or cancel rather than delete, so history
@@ -141,7 +181,7 @@ def itsm_change_retire_effects(refs: Sequence[EffectRef]) -> list[EffectResult]:
 # -- platform: communication -----------------------------------------------------------------
 
 
-@hookspec(firstresult=True)
+@_platform_hook()
 def itsm_change_deliver_communication(
     effects: Sequence[Effect], known: Mapping[str, EffectRef]
 ) -> list[EffectResult]:
@@ -159,7 +199,7 @@ def itsm_change_deliver_communication(
 # -- platform: feedback ----------------------------------------------------------------------
 
 
-@hookspec(firstresult=True)
+@_platform_hook()
 def itsm_change_request_feedback(
     effects: Sequence[Effect], known: Mapping[str, EffectRef]
 ) -> list[EffectResult]:
@@ -170,7 +210,7 @@ def itsm_change_request_feedback(
     """
 
 
-@hookspec(firstresult=True)
+@_platform_hook()
 def itsm_change_find_comments(marker: str, since: datetime | None) -> Iterable[Comment]:
     """Comments and notes whose text contains ``marker``, created after ``since``.
 
@@ -182,7 +222,7 @@ def itsm_change_find_comments(marker: str, since: datetime | None) -> Iterable[C
     """
 
 
-@hookspec(firstresult=True)
+@_platform_hook(required=False)
 def itsm_change_collect_survey_answers(
     program: Program, since: datetime | None
 ) -> Iterable[FeedbackResponse]:
@@ -195,7 +235,7 @@ def itsm_change_collect_survey_answers(
 # -- platform: prompts and tickets -----------------------------------------------------------
 
 
-@hookspec(firstresult=True)
+@_platform_hook()
 def itsm_change_find_tickets(
     filter: TicketFilter, since: datetime | None, open_only: bool
 ) -> Iterable[Ticket]:
@@ -208,7 +248,7 @@ def itsm_change_find_tickets(
     """
 
 
-@hookspec(firstresult=True)
+@_platform_hook()
 def itsm_change_get_ticket(ticket_id: str) -> Ticket | None:
     """Re-read one ticket (a webhook is a hint; this is the truth).
 
@@ -216,7 +256,7 @@ def itsm_change_get_ticket(ticket_id: str) -> Ticket | None:
     """
 
 
-@hookspec(firstresult=True)
+@_platform_hook()
 def itsm_change_post_prompts(
     effects: Sequence[Effect], known: Mapping[str, EffectRef]
 ) -> list[EffectResult]:
@@ -227,7 +267,7 @@ def itsm_change_post_prompts(
     """
 
 
-@hookspec(firstresult=True)
+@_platform_hook()
 def itsm_change_find_effects(kind: EffectKind, keys: Sequence[str]) -> list[EffectRef]:
     """Look correlation keys up on the platform: the records that carry them.
 
@@ -239,7 +279,7 @@ def itsm_change_find_effects(kind: EffectKind, keys: Sequence[str]) -> list[Effe
     """
 
 
-@hookspec(firstresult=True)
+@_platform_hook()
 def itsm_change_stream_tickets(since: datetime | None) -> Iterable[Ticket]:
     """Every ticket updated after ``since`` (all of them where ``since`` is None), oldest
     update first, as a lazy iterator over pages, for metrics and polling.
@@ -251,7 +291,7 @@ def itsm_change_stream_tickets(since: datetime | None) -> Iterable[Ticket]:
 # -- platform: directory ---------------------------------------------------------------------
 
 
-@hookspec(firstresult=True)
+@_platform_hook()
 def itsm_change_unit_members(unit: Unit) -> list[Person]:
     """The active people in ``unit.group`` plus ``unit.members``.
 
@@ -262,7 +302,7 @@ def itsm_change_unit_members(unit: Unit) -> list[Person]:
 # -- platform: admin and events --------------------------------------------------------------
 
 
-@hookspec(firstresult=True)
+@_platform_hook()
 def itsm_change_doctor() -> list[Check]:
     """Check the URL, the credentials and every permission the plugin needs; each failed
     check carries the fix in plain words.
@@ -271,7 +311,7 @@ def itsm_change_doctor() -> list[Check]:
     """
 
 
-@hookspec(firstresult=True)
+@_platform_hook()
 def itsm_change_install(webhook_url: str | None, apply: bool, remove: bool) -> list[InstallStep]:
     """Describe, create (``apply``) or remove (``remove``) what the platform needs, such as
     the webhook that sends ticket events to ``itsm-change serve``.
@@ -280,7 +320,22 @@ def itsm_change_install(webhook_url: str | None, apply: bool, remove: bool) -> l
     """
 
 
-@hookspec(firstresult=True)
+@_platform_hook(required=False)
+def itsm_change_event_forwarder(webhook_url: str, secret: str) -> EventForwarder:
+    """For a platform whose events no webhook delivers: a forwarder that posts them to
+    ``webhook_url`` signed with ``secret``, as the platform's own webhook would, so that
+    :func:`itsm_change_parse_webhook` reads them like any other platform's.
+
+    :param webhook_url: this service's ``/webhooks/<platform>`` URL.
+    :param secret: the platform's ``webhook_secret`` setting, or a per-process secret that
+        ``serve`` generates when none is set.
+    :return: the forwarder; ``serve`` closes it when it stops.
+
+    .. versionadded:: 0.2
+    """
+
+
+@_platform_hook()
 def itsm_change_parse_webhook(request: WebhookRequest) -> list[TicketEvent]:
     """Verify and parse one webhook request into events.
 
@@ -325,3 +380,9 @@ def itsm_change_compose_prompt(prompt: Prompt, ticket: Ticket, text: str) -> str
 
     .. versionadded:: 0.1
     """
+
+
+REQUIRED_PLATFORM_HOOKS = frozenset(name for name, required in PLATFORM_HOOKS.items() if required)
+"""Platform hooks every platform instance implements; registration refuses one without."""
+OPTIONAL_PLATFORM_HOOKS = frozenset(PLATFORM_HOOKS) - REQUIRED_PLATFORM_HOOKS
+"""Platform hooks for features a platform may lack (its own survey feature)."""

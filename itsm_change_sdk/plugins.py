@@ -23,6 +23,7 @@ __all__ = [
     "PlatformRegistry",
     "Platforms",
     "get_plugin_manager",
+    "implemented_hooks",
 ]
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,7 @@ class PlatformSpec:
     def hooks(self) -> list[str]:
         """The platform hooks its instances implement (read from the class, unbuilt)."""
         owner = getattr(self.factory, "__self__", self.factory)
-        cls = owner if isinstance(owner, type) else type(owner)
-        marker = f"{hookspecs.PROJECT_NAME}_impl"
-        return sorted(name for name in dir(cls) if name.startswith("itsm_change_")
-                      and hasattr(getattr(cls, name, None), marker))
+        return implemented_hooks(owner if isinstance(owner, type) else type(owner))
 
 
 @dataclass
@@ -81,6 +79,13 @@ class MetricRegistry:
         if name in self.kinds:
             raise PluginError(f"metric kind {name!r} is registered twice")
         self.kinds[name] = kind
+
+
+def implemented_hooks(plugin: object) -> list[str]:
+    """The hooks ``plugin`` (an object, class or module) marks with ``@hookimpl``."""
+    marker = f"{hookspecs.PROJECT_NAME}_impl"
+    return sorted(name for name in dir(plugin) if name.startswith("itsm_change_")
+                  and hasattr(getattr(plugin, name, None), marker))
 
 
 def _env_list(name: str) -> list[str]:
@@ -173,7 +178,18 @@ class Platforms:
         return instance
 
     def add(self, name: str, instance: object) -> None:
-        """Register an already built platform instance (tests, scripts)."""
+        """Register an already built platform instance (tests, scripts).
+
+        :raises PluginError: the instance lacks a required platform hook (a method missing its
+            ``@hookimpl`` would otherwise answer nothing, which the core reads as "none").
+        """
+        missing = sorted(hookspecs.REQUIRED_PLATFORM_HOOKS - set(implemented_hooks(instance)))
+        if missing:
+            raise PluginError(
+                f"platform {name!r} ({type(instance).__qualname__}) does not implement the "
+                f"required hook(s) {', '.join(missing)}; mark each method with @hookimpl "
+                "(from itsm_change_sdk.hookspecs)"
+            )
         self.pm.register(instance, name=self.plugin_name(name))
         self.pm.check_pending()
         self.instances[name] = instance

@@ -8,6 +8,7 @@ from itsm_change_sdk import hookimpl
 from itsm_change_sdk.config import Settings, ledger_url, platform_settings
 from itsm_change_sdk.errors import ConfigurationError, PluginError, WebhookRejected
 from itsm_change_sdk.feedback import parse_feedback
+from itsm_change_sdk.hookspecs import REQUIRED_PLATFORM_HOOKS
 from itsm_change_sdk.model import Ticket, TicketFilter
 from itsm_change_sdk.planner import render_template
 from itsm_change_sdk.plugins import PlatformRegistry, Platforms, get_plugin_manager
@@ -66,7 +67,17 @@ class TestSettings:
         assert ledger_url(str(tmp_path / "l.db")) == f"sqlite:///{tmp_path / 'l.db'}"
 
 
+def _unexpected(name: str):
+    def hook(self):
+        raise AssertionError(f"{name} was not expected")
+
+    hook.__name__ = name
+    return hookimpl(hook)
+
+
 class Recorder:
+    """A platform that records ``get_ticket`` calls; its other required hooks must not run."""
+
     def __init__(self, name: str) -> None:
         self.name = name
         self.calls: list[str] = []
@@ -77,6 +88,10 @@ class Recorder:
         return None
 
 
+for _name in REQUIRED_PLATFORM_HOOKS - {"itsm_change_get_ticket"}:
+    setattr(Recorder, _name, _unexpected(_name))
+
+
 class TestPlatformRouting:
     def test_a_call_reaches_only_the_named_platform(self):
         platforms = Platforms(get_plugin_manager(load_entry_points=False))
@@ -85,6 +100,15 @@ class TestPlatformRouting:
         platforms.add("two", second)
         platforms.call("two", "itsm_change_get_ticket", ticket_id="INC1")
         assert (first.calls, second.calls) == ([], ["INC1"])
+
+    def test_a_platform_missing_a_required_hook_is_refused_by_name(self):
+        class Forgetful(Recorder):
+            itsm_change_find_effects = None  # as if its @hookimpl had been left off
+
+        platforms = Platforms(get_plugin_manager(load_entry_points=False))
+        with pytest.raises(PluginError, match=r"'acme'.*itsm_change_find_effects;"):
+            platforms.add("acme", Forgetful("acme"))
+        assert "acme" not in platforms.instances
 
     def test_calling_a_platform_that_is_not_enabled_says_so(self):
         platforms = Platforms(get_plugin_manager(load_entry_points=False))

@@ -15,7 +15,7 @@ from itsm_change_sdk.testing.contract import PlatformContract
 
 class SandboxDouble:
     name = "sandbox"
-    capabilities = Capabilities(survey_answers=True, http=False)
+    capabilities = Capabilities(survey_answers=True, forwards_events=True, http=False)
 
     def __init__(self, platform: SandboxPlatform) -> None:
         self.platform = platform
@@ -84,6 +84,10 @@ class SandboxDouble:
         with self.store.engine.connect() as conn:
             return conn.execute(sa.select(notes.c.key)
                                 .where(notes.c.seq == int(note_id[1:]))).scalar_one_or_none()
+
+    def answer_survey(self, ref: EffectRef, person: Person, scores, text: str,
+                      at: datetime) -> None:
+        self.store.answer_survey(ref.remote_id, scores, text, at)
 
     def fail_next_write(self, after_apply: bool) -> None:
         self.platform.faults.append("after" if after_apply else "before")

@@ -51,7 +51,7 @@ def serve(program_file: Path, db: str | None, platform: str | None, host: str, p
     options = ServeOptions(host=host, port=port, threads=threads, tick=tick,
                            max_body=max_body, sync=sync_mode,
                            processing_delay=processing_delay,
-                           forward_sandbox=not no_sandbox_events)
+                           forward_events=not no_sandbox_events)
     with open_workspace(db) as ws:
         program = load(program_file, platform, ws)
         ws.enable_for(program)
@@ -61,7 +61,7 @@ def serve(program_file: Path, db: str | None, platform: str | None, host: str, p
                    err=False)
         for name in ws.platforms.instances:
             if name in service.generated:
-                how = "signed with a per-process secret (sandbox events forwarded)"
+                how = f"signed with a per-process secret ({name} events forwarded)"
             elif service.secrets.get(name):
                 how = "verified with its webhook_secret"
             else:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -24,8 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from ..ledger import UTCDateTime
 from ..webhooks import hmac_sha256
 
-__all__ = ["SIGNATURE_HEADER", "Forwarder", "ForwarderThread", "event_body", "record_event",
-           "sign"]
+__all__ = ["SIGNATURE_HEADER", "Forwarder", "event_body", "record_event", "sign"]
 
 log = logging.getLogger(__name__)
 
@@ -119,29 +116,3 @@ class Forwarder:
 
     def close(self) -> None:
         self.session.close()
-
-
-class ForwarderThread(threading.Thread):
-    """Polls the outbox (the sandbox is written by other processes: the CLI, the demo)."""
-
-    def __init__(self, forwarder: Forwarder, clock: Callable[[], datetime],
-                 poll: float = 1.0) -> None:
-        super().__init__(name="itsm-change-sandbox-events", daemon=True)
-        self.forwarder = forwarder
-        self.clock = clock
-        self.poll = poll
-        self.stopping = threading.Event()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.stopping.set()
-        self.join(timeout)
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                busy = self.forwarder.forward_once(self.clock()) >= self.forwarder.batch
-            except Exception as exc:  # the sandbox database is busy or gone: try again
-                log.error("sandbox events: %s: %s", type(exc).__name__, exc)
-                busy = False
-            if not busy:
-                self.stopping.wait(self.poll)

@@ -37,6 +37,7 @@ from ..model import (
     utcnow,
 )
 from ..webhooks import verify_hmac_sha256
+from .events import Forwarder
 from .store import SandboxStore
 
 __all__ = ["SandboxPlatform"]
@@ -245,6 +246,11 @@ class SandboxPlatform:
     ) -> list[InstallStep]:
         return [InstallStep(NAME, "nothing to install", True,
                             "the sandbox needs no fields, rules or webhooks")]
+
+    @hookimpl
+    def itsm_change_event_forwarder(self, webhook_url: str, secret: str) -> Forwarder:
+        """Staff actions are outbox rows in the sandbox database; post them, signed."""
+        return Forwarder(self.store.engine, webhook_url, secret)
 
     @hookimpl
     def itsm_change_parse_webhook(self, request: WebhookRequest) -> list[TicketEvent]:

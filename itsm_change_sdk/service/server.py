@@ -17,10 +17,9 @@ from typing import Any
 
 from ..config import platform_settings
 from ..model import Program
-from ..sandbox.events import Forwarder, ForwarderThread
-from ..sandbox.platform import SandboxPlatform
 from ..workspace import Workspace
 from .app import DEFAULT_MAX_BODY, ServiceApp
+from .forwarding import ForwarderThread
 from .intake import Intake
 from .processor import EventWorker, Processor
 from .scheduler import Scheduler, SchedulerThread
@@ -45,8 +44,9 @@ class ServeOptions:
     poll: float = 1.0
     """Seconds the event worker waits for new events when idle (other replicas' events)."""
     processing_delay: float = 0.0
-    forward_sandbox: bool = True
-    """Forward the sandbox's staff actions to this service's sandbox webhook."""
+    forward_events: bool = True
+    """Forward the events of platforms that cannot call a webhook (the sandbox's staff
+    actions) to this service's webhook for that platform."""
 
 
 def webhook_secret(ws: Workspace, platform: str) -> str | None:
@@ -69,11 +69,13 @@ class EventService:
         self.secrets: dict[str, str | None] = {
             name: webhook_secret(ws, name) for name in ws.platforms.instances}
         self.generated: set[str] = set()
-        if "sandbox" in self.secrets and self.secrets["sandbox"] is None \
-                and options.forward_sandbox:
-            # Beside the sandbox nobody else signs its events: a per-process secret will do.
-            self.secrets["sandbox"] = secrets_module.token_hex(32)
-            self.generated.add("sandbox")
+        self.forwarded = [name for name in ws.platforms.instances if options.forward_events
+                          and ws.platforms.implements(name, "itsm_change_event_forwarder")]
+        for name in self.forwarded:
+            if self.secrets[name] is None:
+                # Only this process signs a forwarded platform's events: its own secret will do.
+                self.secrets[name] = secrets_module.token_hex(32)
+                self.generated.add(name)
         self.processor = Processor(program, ws.platforms, ws.ledger, ws.clock)
         self.worker = EventWorker(self.processor, options.poll, options.processing_delay)
         self.intake = Intake(ws.platforms, ws.ledger, self.secrets, clock=ws.clock,
@@ -83,7 +85,7 @@ class EventService:
         self.scheduler = Scheduler(ws, program, self.polled)
         self.scheduler_thread = SchedulerThread(self.scheduler, options.tick)
         self.app = ServiceApp(self.intake, self.health, options.max_body)
-        self.forwarder: ForwarderThread | None = None
+        self.forwarders: list[ForwarderThread] = []
         self.server: Any = None
         self.url = ""
 
@@ -136,18 +138,19 @@ class EventService:
         self.url = f"http://{connect}:{port}"
         self.worker.start()
         self.scheduler_thread.start()
-        self._start_forwarder()
+        self._start_forwarders()
         return self.url
 
-    def _start_forwarder(self) -> None:
-        platform = self.ws.platforms.instances.get("sandbox")
-        secret = self.secrets.get("sandbox")
-        if not self.options.forward_sandbox or secret is None \
-                or not isinstance(platform, SandboxPlatform):
-            return
-        forwarder = Forwarder(platform.store.engine, f"{self.url}/webhooks/sandbox", secret)
-        self.forwarder = ForwarderThread(forwarder, self.ws.clock, self.options.poll)
-        self.forwarder.start()
+    def _start_forwarders(self) -> None:
+        for name in self.forwarded:
+            secret = self.secrets[name]
+            assert secret is not None  # set or generated in __init__
+            forwarder = self.ws.platforms.call(name, "itsm_change_event_forwarder",
+                                               webhook_url=f"{self.url}/webhooks/{name}",
+                                               secret=secret)
+            thread = ForwarderThread(name, forwarder, self.ws.clock, self.options.poll)
+            thread.start()
+            self.forwarders.append(thread)
 
     def serve_forever(self) -> None:
         """Serve until SIGINT or SIGTERM, then stop the threads."""
@@ -159,9 +162,10 @@ class EventService:
             self.stop()
 
     def stop(self) -> None:
-        if self.forwarder is not None:
-            self.forwarder.stop()
-            self.forwarder.forwarder.close()
+        for thread in self.forwarders:
+            thread.stop()
+            thread.forwarder.close()
+        self.forwarders.clear()
         if self.scheduler_thread.is_alive():
             self.scheduler_thread.stop()
         if self.worker.is_alive():

@@ -13,38 +13,49 @@ A plugin's tests provide two pytest fixtures and one class::
     class TestMyPlatformContract(PlatformContract):
         pass
 
-Each test drives the plugin through its hooks and checks the outcome on the double, so the
+Each test drives the plugin through its hooks, called through the plugin manager exactly as
+the core calls them (:func:`call_hook`), and checks the outcome on the double, so the
 same behaviour holds on every platform: idempotent publishing, in-place updates, recovery
 from a write whose answer was lost, completion read-back, feedback collection, pagination,
-queries no value can widen, and prompts posted once per ticket. Tests for a feature the
-platform lacks are skipped through :class:`~itsm_change_sdk.testing.double.Capabilities`.
+queries no value can widen, prompts posted once per ticket, survey answers, install plans
+that write nothing, and that every ``@hookimpl`` the platform carries is one a test would miss.
+Tests for a feature the platform lacks are skipped through
+:class:`~itsm_change_sdk.testing.double.Capabilities`.
 """
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from ..errors import ITSMError, UnsupportedOperation
+from ..errors import ITSMError, PluginError, UnsupportedOperation, WebhookRejected
+from ..hookspecs import PLATFORM_HOOKS
 from ..model import (
     Check,
     Effect,
     EffectKind,
     EffectRef,
+    InstallStep,
     Person,
+    Program,
+    Survey,
     Ticket,
+    TicketEventKind,
     TicketFilter,
     Unit,
+    WebhookRequest,
 )
-from ..plugins import get_plugin_manager, platform_registry
+from ..plugins import Platforms, get_plugin_manager, implemented_hooks, platform_registry
 from .double import PlatformDouble, RemoteRecord
 
-__all__ = ["HOSTILE_VALUES", "PlatformContract"]
+__all__ = ["HOSTILE_VALUES", "PlatformContract", "call_hook", "without_hookimpl"]
 
 BASE = datetime(2027, 1, 11, 9, 0, tzinfo=UTC)
 PROGRAM = "contract"
+UNDER_TEST = "under-test"
 
 HOSTILE_VALUES = (
     "x^ORactive=true",
@@ -67,8 +78,59 @@ def _training(double: PlatformDouble, person: Person, module: str = "portal-basi
     )
 
 
-def _hook(platform: Any, name: str, **kwargs: Any) -> Any:
-    return getattr(platform, name)(**kwargs)
+def call_hook(platform: object, hook: str, **kwargs: Any) -> Any:
+    """Call ``hook`` on ``platform`` exactly as the core does.
+
+    The instance is registered with a fresh plugin manager (which refuses it when a required
+    hook lacks ``@hookimpl``) and reached through pluggy, so a method that is not marked as a
+    hook answers nothing here, as it would in production. An optional hook the instance does
+    not implement answers None, as the core sees it.
+    """
+    platforms = Platforms(get_plugin_manager(load_entry_points=False))
+    platforms.add(UNDER_TEST, platform)
+    try:
+        return platforms.call(UNDER_TEST, hook, **kwargs)
+    finally:
+        platforms.pm.unregister(name=Platforms.plugin_name(UNDER_TEST))
+
+
+def _bytes(body: str | bytes | None) -> bytes:
+    return body.encode() if isinstance(body, str) else body or b""
+
+
+def without_hookimpl(platform: object, hook: str) -> object:
+    """A copy of ``platform`` whose ``hook`` method is no longer marked ``@hookimpl``.
+
+    The copy shares the original's state (session, settings, fakes); only its class differs:
+    a subclass that overrides ``hook`` with an unmarked method calling the original.
+    """
+    cls = type(platform)
+    original = getattr(cls, hook)
+
+    def unmarked(self: object, *args: Any, **kwargs: Any) -> Any:
+        return original(self, *args, **kwargs)
+
+    unmarked.__name__ = hook
+    stripped = type(cls.__name__, (cls,), {hook: unmarked, "__module__": cls.__module__})
+    clone = copy.copy(platform)
+    clone.__class__ = stripped
+    return clone
+
+
+
+def contract_program(platform: str) -> Program:
+    """The program the contract's effects belong to, with one ADKAR pulse survey."""
+    return Program(id=PROGRAM, title="Contract", platforms=(platform,), goals=(), waves=(),
+                   units=(), alliance=(), training=(), communications=(),
+                   surveys=(Survey(id="adkar-pulse", title="Pulse survey", question="How?"),),
+                   prompts=())
+
+
+OPTIONAL_HOOK_CHECKS = {
+    "itsm_change_collect_survey_answers": ("survey_answers", "check_survey_answers"),
+    "itsm_change_event_forwarder": ("forwards_events", "check_event_forwarding"),
+}
+"""Each optional platform hook: the capability that offers it and the check that uses it."""
 
 
 class PlatformContract:
@@ -76,13 +138,14 @@ class PlatformContract:
 
     # -- helpers -----------------------------------------------------------------------
 
-    def people(self, double: PlatformDouble, count: int) -> list[Person]:
-        return [double.add_person(f"Agent {i} Contract", f"agent{i}.contract@example.com")
+    def people(self, double: PlatformDouble, count: int, role: str = "Agent") -> list[Person]:
+        return [double.add_person(f"{role} {i} Contract",
+                                  f"{role.lower()}{i}.contract@example.com")
                 for i in range(1, count + 1)]
 
     def publish(self, platform: Any, effects: list[Effect],
                 known: dict[str, EffectRef] | None = None) -> list[Any]:
-        results = _hook(platform, "itsm_change_publish_training", effects=effects,
+        results = call_hook(platform, "itsm_change_publish_training", effects=effects,
                         known=known or {})
         assert len(results) == len(effects), "one result per effect, in order"
         assert [r.key for r in results] == [e.key for e in effects]
@@ -99,7 +162,7 @@ class PlatformContract:
         people = self.people(double, 3)
         group = double.add_group("Service Desk Tier 1", people)
         unit = Unit("sd-tier1", "Service Desk Tier 1", "pilot", double.name, group=group)
-        members = _hook(platform, "itsm_change_unit_members", unit=unit)
+        members = call_hook(platform, "itsm_change_unit_members", unit=unit)
         assert sorted(p.id for p in members) == sorted(p.id for p in people)
 
     # -- training ----------------------------------------------------------------------
@@ -120,7 +183,7 @@ class PlatformContract:
         effects = [_training(double, p) for p in people]
         self.publish(platform, effects)
         missing = f"chg:{PROGRAM}:training:absent:{double.name}:nobody"
-        refs = _hook(platform, "itsm_change_find_effects", kind=EffectKind.TRAINING,
+        refs = call_hook(platform, "itsm_change_find_effects", kind=EffectKind.TRAINING,
                      keys=[e.key for e in effects] + [missing])
         assert sorted(r.key for r in refs) == sorted(e.key for e in effects)
 
@@ -129,9 +192,9 @@ class PlatformContract:
         effect = _training(double, person)
         self.publish(platform, [effect])
         before = double.write_calls()
-        _hook(platform, "itsm_change_find_effects", kind=EffectKind.TRAINING, keys=[effect.key])
-        _hook(platform, "itsm_change_training_status",
-              refs=_hook(platform, "itsm_change_find_effects", kind=EffectKind.TRAINING,
+        call_hook(platform, "itsm_change_find_effects", kind=EffectKind.TRAINING, keys=[effect.key])
+        call_hook(platform, "itsm_change_training_status",
+              refs=call_hook(platform, "itsm_change_find_effects", kind=EffectKind.TRAINING,
                          keys=[effect.key]))
         assert double.write_calls() == before
 
@@ -155,7 +218,7 @@ class PlatformContract:
         double.fail_next_write(after_apply=True)
         (result,) = self.publish(platform, [effect])
         assert result.ok or result.uncertain
-        refs = _hook(platform, "itsm_change_find_effects", kind=EffectKind.TRAINING,
+        refs = call_hook(platform, "itsm_change_find_effects", kind=EffectKind.TRAINING,
                      keys=[effect.key])
         assert [r.key for r in refs] == [effect.key]
         assert len(self.records(double, EffectKind.TRAINING)) == 1
@@ -176,18 +239,18 @@ class PlatformContract:
         results = self.publish(platform, [_training(double, p) for p in people])
         done_ref = results[0].ref
         double.complete_task(done_ref, BASE + timedelta(days=2))
-        statuses = {s.key: s for s in _hook(platform, "itsm_change_training_status",
+        statuses = {s.key: s for s in call_hook(platform, "itsm_change_training_status",
                                             refs=[r.ref for r in results])}
         assert statuses[results[0].key].completed
         assert not statuses[results[1].key].completed
         double.reopen_task(done_ref, BASE + timedelta(days=3))
-        (again,) = _hook(platform, "itsm_change_training_status", refs=[done_ref])
+        (again,) = call_hook(platform, "itsm_change_training_status", refs=[done_ref])
         assert not again.completed
 
     def test_retiring_closes_without_deleting(self, platform: Any, double: PlatformDouble) -> None:
         (person,) = self.people(double, 1)
         (result,) = self.publish(platform, [_training(double, person)])
-        (retired,) = _hook(platform, "itsm_change_retire_effects", refs=[result.ref])
+        (retired,) = call_hook(platform, "itsm_change_retire_effects", refs=[result.ref])
         assert retired.ok
         records = self.records(double, EffectKind.TRAINING)
         assert len(records) == 1 and not records[0].open
@@ -211,12 +274,12 @@ class PlatformContract:
         group = double.add_group("Service Desk Tier 1", people)
         effect = self._message(double, "announcement", "", audience_groups=(group,),
                                visible_from=BASE, visible_until=BASE + timedelta(days=14))
-        (result,) = _hook(platform, "itsm_change_deliver_communication", effects=[effect],
+        (result,) = call_hook(platform, "itsm_change_deliver_communication", effects=[effect],
                           known={})
         assert result.ok
         changed = self._message(double, "announcement", "", audience_groups=(group,),
                                 visible_from=BASE, visible_until=BASE + timedelta(days=21))
-        (again,) = _hook(platform, "itsm_change_deliver_communication", effects=[changed],
+        (again,) = call_hook(platform, "itsm_change_deliver_communication", effects=[changed],
                          known={effect.key: result.ref})
         assert again.ok
         records = self.records(double, EffectKind.MESSAGE)
@@ -230,7 +293,7 @@ class PlatformContract:
                                    channel=None)
         effect = self._message(double, "ticket_note", f":{ticket.number}",
                                ticket_id=ticket.number)
-        (result,) = _hook(platform, "itsm_change_deliver_communication", effects=[effect],
+        (result,) = call_hook(platform, "itsm_change_deliver_communication", effects=[effect],
                           known={})
         assert result.ok
         (record,) = self.records(double, EffectKind.MESSAGE)
@@ -242,7 +305,7 @@ class PlatformContract:
             pytest.skip(f"{double.name} has no task channel")
         people = self.people(double, 2)
         effects = [self._message(double, "task", f":{p.id}", recipient=p) for p in people]
-        results = _hook(platform, "itsm_change_deliver_communication", effects=effects,
+        results = call_hook(platform, "itsm_change_deliver_communication", effects=effects,
                         known={})
         assert all(r.ok for r in results)
         assert {r.assignee for r in self.records(double, EffectKind.MESSAGE)} == \
@@ -251,7 +314,7 @@ class PlatformContract:
     def test_an_unknown_channel_is_refused(self, platform: Any, double: PlatformDouble) -> None:
         effect = self._message(double, "carrier-pigeon", "")
         with pytest.raises(UnsupportedOperation):
-            _hook(platform, "itsm_change_deliver_communication", effects=[effect], known={})
+            call_hook(platform, "itsm_change_deliver_communication", effects=[effect], known={})
 
     def test_feedback_requests_go_to_each_recipient(self, platform: Any,
                                                     double: PlatformDouble) -> None:
@@ -263,9 +326,40 @@ class PlatformContract:
             body="Pulse survey: score awareness, desire, knowledge, ability, reinforcement.",
             due=date(2027, 2, 1), meta={"event": "checkin", "survey": "adkar-pulse"},
         ) for p in people]
-        results = _hook(platform, "itsm_change_request_feedback", effects=effects, known={})
+        results = call_hook(platform, "itsm_change_request_feedback", effects=effects, known={})
         assert all(r.ok for r in results)
         assert len(self.records(double, EffectKind.FEEDBACK_REQUEST)) == 2
+
+    def check_survey_answers(self, platform: Any, double: PlatformDouble) -> None:
+        """A survey answered on the platform is collected once, with its scores, and not
+        again after ``since``."""
+        (person,) = self.people(double, 1, role="Respondent")
+        effect = Effect(
+            key=f"chg:{PROGRAM}:comm:pulse:20270125T0900:{double.name}:{person.id}",
+            kind=EffectKind.FEEDBACK_REQUEST, platform=double.name, program=PROGRAM,
+            title="Pulse survey", channel="task", recipient=person,
+            body="Pulse survey: score awareness, desire, knowledge, ability, reinforcement.",
+            due=date(2027, 2, 1), meta={"event": "pulse", "survey": "adkar-pulse"},
+        )
+        (request,) = call_hook(platform, "itsm_change_request_feedback", effects=[effect],
+                               known={})
+        assert request.ok and request.ref is not None
+        answered_at = BASE + timedelta(days=1)
+        double.answer_survey(request.ref, person, {"awareness": 4}, "Good so far", answered_at)
+        program = contract_program(double.name)
+        answers = list(call_hook(platform, "itsm_change_collect_survey_answers",
+                                 program=program, since=None) or [])
+        assert len(answers) == 1, "the answered survey is collected once"
+        (answer,) = answers
+        assert answer.source == "survey" and answer.scores and answer.program == PROGRAM
+        later = list(call_hook(platform, "itsm_change_collect_survey_answers",
+                               program=program, since=answered_at + timedelta(days=1)) or [])
+        assert later == [], "an answer is not collected again after since"
+
+    def test_survey_answers_are_collected(self, platform: Any, double: PlatformDouble) -> None:
+        if not double.capabilities.survey_answers:
+            pytest.skip(f"{double.name} has no survey answers to collect")
+        self.check_survey_answers(platform, double)
 
     def test_marked_comments_are_found_after_since(self, platform: Any,
                                                    double: PlatformDouble) -> None:
@@ -275,12 +369,12 @@ class PlatformContract:
                            BASE + timedelta(hours=1))
         double.add_comment(ticket.id, agent, "Called the user back", BASE + timedelta(hours=2))
         double.add_comment(ticket.id, agent, "#feedback knowledge=4", BASE + timedelta(hours=3))
-        found = list(_hook(platform, "itsm_change_find_comments", marker="#feedback",
+        found = list(call_hook(platform, "itsm_change_find_comments", marker="#feedback",
                            since=None))
         assert sorted(c.text for c in found) == ["#feedback ability=2 the form is long",
                                                  "#feedback knowledge=4"]
         assert all(c.author == agent.id for c in found)
-        later = list(_hook(platform, "itsm_change_find_comments", marker="#feedback",
+        later = list(call_hook(platform, "itsm_change_find_comments", marker="#feedback",
                            since=BASE + timedelta(hours=2)))
         assert [c.text for c in later] == ["#feedback knowledge=4"]
 
@@ -294,9 +388,9 @@ class PlatformContract:
             title="Survey hint", channel="ticket_note", ticket_id=ticket.id,
             body="Answer in any comment: #feedback awareness=4 ability=3 <what would help>",
         )
-        (posted,) = _hook(platform, "itsm_change_post_prompts", effects=[effect], known={})
+        (posted,) = call_hook(platform, "itsm_change_post_prompts", effects=[effect], known={})
         assert posted.ok
-        found = list(_hook(platform, "itsm_change_find_comments", marker="#feedback",
+        found = list(call_hook(platform, "itsm_change_find_comments", marker="#feedback",
                            since=None))
         assert found == [], "a note the plugin wrote carries our text, not staff feedback"
 
@@ -307,7 +401,7 @@ class PlatformContract:
         for hours, category in ((3, "password reset"), (1, "hardware"), (2, "password reset")):
             double.add_ticket(title=f"{category} {hours}", category=category,
                               opened_at=BASE + timedelta(hours=hours))
-        tickets: list[Ticket] = list(_hook(
+        tickets: list[Ticket] = list(call_hook(
             platform, "itsm_change_find_tickets",
             filter=TicketFilter(categories=("password reset",)), since=None, open_only=True))
         assert [t.title for t in tickets] == ["password reset 2", "password reset 3"]
@@ -316,7 +410,7 @@ class PlatformContract:
         double.set_page_size(2)
         for i in range(5):
             double.add_ticket(title=f"ticket {i}", opened_at=BASE + timedelta(minutes=i))
-        tickets = list(_hook(platform, "itsm_change_stream_tickets", since=None))
+        tickets = list(call_hook(platform, "itsm_change_stream_tickets", since=None))
         titles = [t.title for t in tickets if t.title.startswith("ticket ")]
         assert titles == [f"ticket {i}" for i in range(5)]
 
@@ -324,7 +418,7 @@ class PlatformContract:
                                                   double: PlatformDouble) -> None:
         for i in range(3):
             double.add_ticket(title=f"ticket {i}", opened_at=BASE + timedelta(hours=i))
-        tickets = list(_hook(platform, "itsm_change_stream_tickets",
+        tickets = list(call_hook(platform, "itsm_change_stream_tickets",
                              since=BASE + timedelta(minutes=30)))
         assert [t.title for t in tickets if t.title.startswith("ticket ")] == \
             ["ticket 1", "ticket 2"]
@@ -334,7 +428,7 @@ class PlatformContract:
                                                  value: str) -> None:
         double.add_ticket(title="bystander", category="hardware", opened_at=BASE)
         try:
-            tickets = list(_hook(platform, "itsm_change_find_tickets",
+            tickets = list(call_hook(platform, "itsm_change_find_tickets",
                                  filter=TicketFilter(categories=(value,)), since=None,
                                  open_only=False))
         except ITSMError:
@@ -343,7 +437,7 @@ class PlatformContract:
 
     def test_get_ticket_rereads_one_ticket(self, platform: Any, double: PlatformDouble) -> None:
         ticket = double.add_ticket(title="VPN down", opened_at=BASE, category="network")
-        again = _hook(platform, "itsm_change_get_ticket", ticket_id=ticket.id)
+        again = call_hook(platform, "itsm_change_get_ticket", ticket_id=ticket.id)
         assert again is not None and again.title == "VPN down"
 
     def test_a_prompt_is_posted_once_per_ticket(self, platform: Any,
@@ -356,12 +450,12 @@ class PlatformContract:
             title="Self-service reset", channel="ticket_note", ticket_id=ticket.id,
             body="Point the caller to the portal's self-service reset.",
         )
-        (first,) = _hook(platform, "itsm_change_post_prompts", effects=[effect], known={})
+        (first,) = call_hook(platform, "itsm_change_post_prompts", effects=[effect], known={})
         assert first.ok
-        refs = _hook(platform, "itsm_change_find_effects", kind=EffectKind.PROMPT,
+        refs = call_hook(platform, "itsm_change_find_effects", kind=EffectKind.PROMPT,
                      keys=[effect.key])
         assert [r.key for r in refs] == [effect.key]
-        (second,) = _hook(platform, "itsm_change_post_prompts", effects=[effect],
+        (second,) = call_hook(platform, "itsm_change_post_prompts", effects=[effect],
                           known={effect.key: refs[0]})
         assert second.ok
         assert len(self.records(double, EffectKind.PROMPT)) == 1
@@ -369,10 +463,78 @@ class PlatformContract:
     # -- admin and registration --------------------------------------------------------
 
     def test_doctor_reports_checks(self, platform: Any, double: PlatformDouble) -> None:
-        checks = _hook(platform, "itsm_change_doctor")
+        checks = call_hook(platform, "itsm_change_doctor")
         assert checks and all(isinstance(c, Check) for c in checks)
         assert {c.platform for c in checks} == {double.name}
+
+    def check_event_forwarding(self, platform: Any, double: PlatformDouble) -> None:
+        """A platform that cannot call webhooks forwards its events, signed, in the shape
+        its own ``itsm_change_parse_webhook`` reads."""
+        import responses
+
+        (person,) = self.people(double, 1, role="Trainee")
+        (result,) = self.publish(platform, [_training(double, person)])
+        double.complete_task(result.ref, BASE + timedelta(days=1))
+        url = f"https://itsm-change.example/webhooks/{double.name}"
+        secret = "contract-forwarding-secret"
+        forwarder = call_hook(platform, "itsm_change_event_forwarder", webhook_url=url,
+                              secret=secret)
+        assert forwarder is not None, "the platform offers no forwarder"
+        with responses.RequestsMock() as rsps:
+            rsps.add(responses.POST, url, status=202)
+            sent = forwarder.forward_once(BASE + timedelta(days=1))
+            bodies = [(call.request.headers, _bytes(call.request.body)) for call in rsps.calls]
+        forwarder.close()
+        assert sent == len(bodies) >= 1
+        events = [event for headers, body in bodies for event in call_hook(
+            platform, "itsm_change_parse_webhook", request=WebhookRequest(
+                double.name, dict(headers), body, secret=secret))]
+        assert [e.effect_key for e in events if e.kind is TicketEventKind.TASK_COMPLETED] \
+            == [result.key]
+        forged = WebhookRequest(double.name, dict(bodies[0][0]), b"{}", secret="not-it")
+        with pytest.raises(WebhookRejected):
+            call_hook(platform, "itsm_change_parse_webhook", request=forged)
+
+    def test_events_are_forwarded_as_webhooks(self, platform: Any,
+                                              double: PlatformDouble) -> None:
+        if not double.capabilities.forwards_events:
+            pytest.skip(f"{double.name} calls webhooks itself")
+        self.check_event_forwarding(platform, double)
+
+    def test_install_without_apply_only_describes(self, platform: Any,
+                                                  double: PlatformDouble) -> None:
+        before = double.write_calls()
+        steps = call_hook(platform, "itsm_change_install",
+                          webhook_url="https://itsm-change.example/webhooks/" + double.name,
+                          apply=False, remove=False)
+        assert steps and all(isinstance(s, InstallStep) for s in steps)
+        assert {s.platform for s in steps} == {double.name}
+        assert all(s.message for s in steps), "each step says what it is"
+        assert double.write_calls() == before, "a plan must not change the platform"
 
     def test_the_platform_is_registered_under_its_name(self, double: PlatformDouble) -> None:
         registry = platform_registry(get_plugin_manager())
         assert double.name in registry.specs
+
+    # -- the contract catches a hook left unmarked ------------------------------------
+
+    def test_every_hookimpl_is_one_the_contract_would_miss(self, platform: Any,
+                                                           double: PlatformDouble) -> None:
+        """Remove each ``@hookimpl`` in turn from a copy of the platform: a required hook's
+        copy is refused at registration (every test here registers the platform first), and
+        an optional hook's copy fails the test of its feature."""
+        hooks = [h for h in implemented_hooks(platform) if h in PLATFORM_HOOKS]
+        assert hooks, "the platform marks no method with @hookimpl"
+        for hook in hooks:
+            stripped = without_hookimpl(platform, hook)
+            if PLATFORM_HOOKS[hook]:
+                with pytest.raises(PluginError, match=hook):
+                    call_hook(stripped, "itsm_change_doctor")
+                continue
+            if hook not in OPTIONAL_HOOK_CHECKS:  # pragma: no cover - for a new optional hook
+                pytest.fail(f"the contract has no check for the optional hook {hook}")
+            capability, check = OPTIONAL_HOOK_CHECKS[hook]
+            if not getattr(double.capabilities, capability):
+                continue  # this configuration does not offer the feature; another class does
+            with pytest.raises(AssertionError):
+                getattr(self, check)(stripped, double)

@@ -25,6 +25,9 @@ class Capabilities:
     channels: frozenset[str] = frozenset({"task", "announcement", "ticket_note"})
     survey_answers: bool = False
     """The platform's own survey answers can be collected."""
+    forwards_events: bool = False
+    """The platform cannot call webhooks; its events are forwarded
+    (``itsm_change_event_forwarder``)."""
     http: bool = True
     """The plugin talks HTTP (the error-matrix and fault tests apply)."""
 
@@ -98,6 +101,12 @@ class PlatformDouble(Protocol):
     def write_calls(self) -> int:
         """Write requests received so far (POST, PUT, PATCH, DELETE, batch items counted once
         per HTTP call)."""
+        ...
+
+    def answer_survey(self, ref: EffectRef, person: Person, scores: Mapping[str, int],
+                      text: str, at: datetime) -> None:
+        """Answer the survey a feedback request (``ref``) asked for, as ``person`` would on
+        the platform's own survey feature. Only called when ``capabilities.survey_answers``."""
         ...
 
     def set_page_size(self, size: int) -> None:

@@ -11,7 +11,7 @@ import base64
 import html
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -143,7 +143,7 @@ class FakeFreshservice:
 
     name = "freshservice"
     capabilities = Capabilities(channels=frozenset({"task", "announcement", "ticket_note"}),
-                                survey_answers=False)
+                                survey_answers=True)
 
     def __init__(self, mock: responses.RequestsMock) -> None:
         self.mock = mock
@@ -251,6 +251,17 @@ class FakeFreshservice:
 
     def reopen_task(self, ref: EffectRef, at: datetime) -> None:
         self._set_task(ref, at, False)
+
+    def answer_survey(self, ref: EffectRef, person: Person, scores: Mapping[str, int],
+                      text: str, at: datetime) -> None:
+        """The requester answers the CSAT survey sent when the feedback ticket resolves."""
+        self.complete_task(ref, at)
+        self.csat[int(ref.remote_id.split(":")[1])] = {
+            "id": next(self._ids), "overall_rating": 1, "created_at": _ts(at), "opinion": text,
+            "questionnaire_responses": [
+                {"question": {"question_text": f"Rate your {dimension} (1-5)"},
+                 "answers": [{"answer_text": str(score)}]}
+                for dimension, score in scores.items()]}
 
     @staticmethod
     def _key_of(text: str) -> str | None:

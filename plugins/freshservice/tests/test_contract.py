@@ -7,6 +7,7 @@ with the payload shapes Freshservice documents.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -19,12 +20,18 @@ from itsm_change_sdk.testing.contract import PlatformContract
 
 class TestFreshserviceContract(PlatformContract):
     """``training_mode = "ticket"`` (the default): one ticket per assignment, found again by
-    its hashed key tag."""
+    its hashed key tag; survey answers are the CSAT responses on feedback tickets."""
 
 
 class TestFreshserviceTaskModeContract(PlatformContract):
     """``training_mode = "task"``: assignments, acknowledgements and feedback requests are
     tasks on one tracking ticket, found again by the marker in their description."""
+
+    @pytest.fixture
+    def double(self, fake):
+        """Tasks have no CSAT survey: answers come only from feedback tickets."""
+        fake.capabilities = dataclasses.replace(fake.capabilities, survey_answers=False)
+        return fake
 
     @pytest.fixture
     def platform(self, make_platform, double):

@@ -353,6 +353,14 @@ class FakeJira:
         issue["fields"].update(status=self._status(False), resolutiondate=None,
                                resolution=None, updated=jira_time(at))
 
+    def answer_survey(self, ref: EffectRef, person: Person, scores: Mapping[str, int],
+                      text: str, at: datetime) -> None:
+        """The reporter rates the resolved request (JSM CSAT: one 1-5 rating and a comment)."""
+        self.complete_task(ref, at)
+        rating = max(1, min(5, round(sum(scores.values()) / len(scores))))
+        self.feedback[ref.remote_id] = {"type": "csat", "rating": rating,
+                                        "comment": {"body": text}}
+
     def records(self, kind: EffectKind) -> list[RemoteRecord]:
         out = []
         for issue in self.issues.values():

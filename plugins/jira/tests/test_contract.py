@@ -43,6 +43,23 @@ class TestJiraContract(PlatformContract):
     """Correlation keys as labels (the default); tickets are JSM requests."""
 
 
+class TestJiraServiceDeskContract(PlatformContract):
+    """With ``service_desk_id``: feedback requests are reported by their recipient, and their
+    CSAT ratings are collected as survey answers."""
+
+    @pytest.fixture
+    def double(self, double):
+        double.capabilities = dataclasses.replace(double.capabilities, survey_answers=True)
+        return double
+
+    @pytest.fixture
+    def platform(self, make_platform, double):
+        instance = make_platform(announcement_issue=double.announcement_issue,
+                                 service_desk_id="10")
+        yield instance
+        instance.close()
+
+
 class TestJiraContractWithCustomField(PlatformContract):
     """Correlation keys in a text custom field instead of a label."""
 
