@@ -17,8 +17,9 @@ import json
 import os
 import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,10 +27,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from . import migrations
 from .errors import ConfigurationError
+from .ledger_tables import UTCDateTime, cursors, effects, events, feedback, signoffs
+from .migrations import SchemaState, ensure_current
 from .model import Effect, EffectRef, EffectResult, FeedbackResponse, TicketEvent, utcnow
 
-__all__ = ["EffectRow", "EventRow", "Ledger", "SignOff", "open_engine"]
+__all__ = [
+    "EffectRow", "EventRow", "Ledger", "SignOff", "UTCDateTime", "open_engine", "safe_url",
+    "schema_version", "upgrade_schema",
+]
 
 LEASE = timedelta(minutes=5)
 
@@ -53,109 +60,6 @@ def _dead_local_owner(owner: str | None) -> bool:
     except PermissionError:
         return False
     return False
-
-
-class UTCDateTime(sa.types.TypeDecorator[datetime]):
-    """Stores aware datetimes as naive UTC (SQLite has no time zones) and reads them back
-    aware."""
-
-    impl = sa.DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the ledger")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return value.replace(tzinfo=UTC) if value is not None else None
-
-
-metadata = sa.MetaData()
-
-effects = sa.Table(
-    "effects",
-    metadata,
-    sa.Column("key", sa.String(300), primary_key=True),
-    sa.Column("program", sa.String(100), nullable=False, index=True),
-    sa.Column("platform", sa.String(50), nullable=False),
-    sa.Column("kind", sa.String(30), nullable=False),
-    sa.Column("channel", sa.String(30), nullable=False),
-    sa.Column("state", sa.String(20), nullable=False),
-    sa.Column("fingerprint", sa.String(32)),
-    sa.Column("intent_fingerprint", sa.String(32)),
-    sa.Column("remote_id", sa.String(200)),
-    sa.Column("url", sa.String(500)),
-    sa.Column("recipient", sa.String(200)),
-    sa.Column("ticket_id", sa.String(200)),
-    sa.Column("title", sa.Text),
-    sa.Column("meta", sa.Text, nullable=False, default="{}"),
-    sa.Column("due", sa.Date),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("last_error", sa.Text),
-    sa.Column("lease_until", UTCDateTime),
-    sa.Column("owner", sa.String(200)),
-    sa.Column("completed", sa.Boolean, nullable=False, default=False),
-    sa.Column("completed_at", UTCDateTime),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
-)
-
-events = sa.Table(
-    "events",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("program", sa.String(100), nullable=False, default=""),
-    sa.Column("platform", sa.String(50), nullable=False),
-    sa.Column("event_id", sa.String(300), nullable=False),
-    sa.Column("kind", sa.String(30), nullable=False),
-    sa.Column("payload", sa.Text, nullable=False),
-    sa.Column("received_at", UTCDateTime, nullable=False),
-    sa.Column("processed_at", UTCDateTime),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("lease_until", UTCDateTime),
-    sa.Column("owner", sa.String(200)),
-    sa.Column("error", sa.Text),
-    # Each program's service records its own copy of a platform event, so two programs
-    # sharing a ledger never take each other's events.
-    sa.UniqueConstraint("program", "platform", "event_id", name="uq_events_program_event"),
-)
-
-feedback = sa.Table(
-    "feedback",
-    metadata,
-    sa.Column("id", sa.String(300), primary_key=True),
-    sa.Column("program", sa.String(100), nullable=False, index=True),
-    sa.Column("platform", sa.String(50), nullable=False),
-    sa.Column("person", sa.String(200), nullable=False),
-    sa.Column("unit", sa.String(100)),
-    sa.Column("survey", sa.String(100)),
-    sa.Column("ticket_id", sa.String(200)),
-    sa.Column("submitted_at", UTCDateTime, nullable=False),
-    sa.Column("scores", sa.Text, nullable=False),
-    sa.Column("text", sa.Text, nullable=False),
-    sa.Column("source", sa.String(20), nullable=False),
-)
-
-signoffs = sa.Table(
-    "signoffs",
-    metadata,
-    sa.Column("program", sa.String(100), primary_key=True),
-    sa.Column("wave", sa.String(100), primary_key=True),
-    sa.Column("member", sa.String(200), primary_key=True),
-    sa.Column("signed_at", UTCDateTime, nullable=False),
-    sa.Column("note", sa.Text, nullable=False, default=""),
-)
-
-cursors = sa.Table(
-    "cursors",
-    metadata,
-    sa.Column("name", sa.String(300), primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
-)
 
 
 @dataclass(frozen=True)
@@ -229,17 +133,10 @@ class Ledger:
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
-        try:
+        self.where = safe_url(url)
+        with _opening(self.where):
             self.engine: Engine = open_engine(url)
-            if create:
-                metadata.create_all(self.engine)
-        except (OperationalError, sa.exc.ArgumentError, ModuleNotFoundError) as exc:
-            safe = sa.engine.make_url(url).render_as_string(hide_password=True) if "://" in url \
-                else url
-            raise ConfigurationError(
-                f"cannot open the ledger at {safe}: {str(exc).splitlines()[0]}; check --db or "
-                "ITSM_CHANGE_DB (for PostgreSQL: pip install 'itsm-change-sdk[postgres]')"
-            ) from exc
+            ensure_current(self.engine, self.where, create=create)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -598,6 +495,51 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+
+
+@contextmanager
+def _opening(where: str) -> Iterator[None]:
+    """Turns a ledger that cannot be opened into one message that says what to check."""
+    try:
+        yield
+    except (OperationalError, sa.exc.ArgumentError, ModuleNotFoundError) as exc:
+        raise ConfigurationError(
+            f"cannot open the ledger at {where}: {str(exc).splitlines()[0]}; check "
+            "--db or ITSM_CHANGE_DB (for PostgreSQL: pip install 'itsm-change-sdk[postgres]')"
+        ) from exc
+
+
+def schema_version(url: str) -> SchemaState:
+    """The ledger's schema version (``itsm-change db current``), changing nothing."""
+    where = safe_url(url)
+    with _opening(where):
+        engine = open_engine(url)
+        try:
+            return migrations.current(engine)
+        finally:
+            engine.dispose()
+
+
+def upgrade_schema(url: str) -> tuple[str | None, str]:
+    """Migrate the ledger to this release's schema (``itsm-change db upgrade``); returns the
+    versions before and after."""
+    where = safe_url(url)
+    with _opening(where):
+        engine = open_engine(url)
+        try:
+            return migrations.upgrade(engine, where)
+        finally:
+            engine.dispose()
+
+
+def safe_url(url: str) -> str:
+    """The ledger's URL as messages may show it (no password)."""
+    if "://" not in url:
+        return url
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url.split("://", 1)[0] + "://..."
 
 
 def open_engine(url: str) -> Engine:

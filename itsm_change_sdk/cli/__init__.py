@@ -70,9 +70,9 @@ def cli(ctx: click.Context, verbose: int, as_of: datetime | None) -> None:
 
 
 def _register() -> None:
-    from . import admin, program, report, sandbox, service
+    from . import admin, db, program, report, sandbox, service
 
-    for module in (program, admin, sandbox, service, report):
+    for module in (program, admin, sandbox, service, report, db):
         module.register(cli)
     from ..plugins import get_plugin_manager
 
