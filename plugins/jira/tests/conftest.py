@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from itsm_change_jira.client import JiraPlatform
 from jira_fake import FakeJira
-from jira_spec import PLATFORM_SPEC, load_validator
+from jira_spec import load_validator
 
 from itsm_change_sdk.http import KeyedLimiter, RetryPolicy
 
@@ -35,12 +35,11 @@ def rsps():
 def double(rsps, spec_validator):
     """The fake Jira site; every request is checked against the OpenAPI spec."""
     fake = FakeJira(rsps, validator=spec_validator)
-    start = len(spec_validator.problems) if spec_validator else 0
+    start = len(spec_validator.problems)
     yield fake
-    if spec_validator is not None:
-        problems = spec_validator.problems[start:]
-        del spec_validator.problems[start:]
-        assert problems == [], "requests outside Atlassian's OpenAPI spec"
+    problems = spec_validator.problems[start:]
+    del spec_validator.problems[start:]
+    assert problems == [], "requests outside Atlassian's OpenAPI spec"
 
 
 @pytest.fixture
@@ -65,9 +64,3 @@ def platform(make_platform):
     instance = make_platform()
     yield instance
     instance.close()
-
-
-def spec_missing_reason() -> str | None:
-    if PLATFORM_SPEC.exists():
-        return None
-    return f"Atlassian's OpenAPI spec is not at {PLATFORM_SPEC}; request validation is off"

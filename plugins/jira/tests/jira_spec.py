@@ -1,9 +1,11 @@
 """Checks each request the tests make against Atlassian's OpenAPI specs.
 
 Platform paths (``/rest/api/3``) are checked against the official Jira Cloud v3 spec;
-``/rest/servicedeskapi`` paths against the JSM spec (a 2022 vendored copy). Admin webhooks
-(``/rest/webhooks/1.0``) and the OAuth token endpoint are in neither spec: they are listed
-in :data:`NOT_IN_SPEC` and checked by the fake's own handlers instead.
+``/rest/servicedeskapi`` paths against the JSM spec (a 2022 vendored copy). Both live in
+``spec/`` as the subset of operations the plugin calls, cut from the full files by
+``scripts/cut_spec.py``, which records the source, its SHA-256 and version in ``x-cut-from``.
+Admin webhooks (``/rest/webhooks/1.0``) and the OAuth token endpoint are in neither spec: they
+are listed in :data:`NOT_IN_SPEC` and checked by the fake's own handlers instead.
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-SPEC_DIR = REPO_ROOT.parent / "shared" / "specs"
-PLATFORM_SPEC = SPEC_DIR / "jira-platform-v3.openapi.json"
-JSM_SPEC = SPEC_DIR / "jira-service-management.ballerina-derived.openapi.json"
+SPEC_DIR = Path(__file__).resolve().parent / "spec"
+PLATFORM_SPEC = SPEC_DIR / "jira-platform.subset.openapi.json"
+JSM_SPEC = SPEC_DIR / "jira-jsm.subset.openapi.json"
 NOT_IN_SPEC = (re.compile(r"^/rest/webhooks/1\.0/webhook(/\d+)?$"),)
 
 
@@ -101,17 +102,18 @@ def _root_refs(schema: Any, base: str) -> Any:
     return schema
 
 
-_CACHE: dict[str, SpecValidator | None] = {}
+_CACHE: dict[str, SpecValidator] = {}
 
 
-def load_validator() -> SpecValidator | None:
-    """The validator, loaded once per session; None where the spec files are absent."""
+def load_validator() -> SpecValidator:
+    """The validator, loaded once per session. The spec files are part of the repository, so a
+    missing one is an error, not a reason to skip the check."""
     if "v" not in _CACHE:
-        if not PLATFORM_SPEC.exists():
-            _CACHE["v"] = None
-        else:
-            specs = [json.loads(PLATFORM_SPEC.read_text())]
-            if JSM_SPEC.exists():
-                specs.append(json.loads(JSM_SPEC.read_text()))
-            _CACHE["v"] = SpecValidator(specs)
+        missing = [p for p in (PLATFORM_SPEC, JSM_SPEC) if not p.exists()]
+        if missing:
+            raise FileNotFoundError(
+                f"{', '.join(map(str, missing))} missing: run plugins/jira/scripts/cut_spec.py "
+                "(see its docstring) to cut it from Atlassian's OpenAPI files"
+            )
+        _CACHE["v"] = SpecValidator([json.loads(p.read_text()) for p in (PLATFORM_SPEC, JSM_SPEC)])
     return _CACHE["v"]
