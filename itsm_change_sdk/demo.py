@@ -229,6 +229,7 @@ def run_demo(program: Program, *, db: str | None, seed: int, weeks: int,
                                    datetime.combine(start, time(9), UTC))
         echo(f"Sandbox organisation: {len(store.people())} people, "
              f"{len(program.units)} service-desk groups.")
+        echo("Raising 8 weeks of ticket history...")
         day = clock.now.date()
         while day < start:
             if day.weekday() < 5:
@@ -255,6 +256,8 @@ def run_demo(program: Program, *, db: str | None, seed: int, weeks: int,
                 totals.update(prompts=synced.prompts, feedback=synced.feedback,
                               completed=synced.completed)
             day += timedelta(days=1)
+            if (day - start).days % 7 == 0:
+                echo(_week_line((day - start).days // 7, weeks, totals))
         echo(f"Simulated {start} to {end - timedelta(days=1)} (seed {seed}): "
              f"{totals['created']} effects created, {totals['updated']} updated, "
              f"{totals['skipped']} skipped, {totals['prompts']} prompts posted, "
@@ -263,6 +266,13 @@ def run_demo(program: Program, *, db: str | None, seed: int, weeks: int,
         result = DemoResult(program, start, end)
         result.lines = summary(program, ws, store)
         return result
+
+
+def _week_line(done: int, weeks: int, totals: Counter[str]) -> str:
+    """One line a simulated week, so a long demo never sits silent."""
+    return (f"  week {done} of {weeks}: {totals['created']} effects created, "
+            f"{totals['prompts']} prompts, {totals['completed']} trainings completed, "
+            f"{totals['feedback']} feedback responses so far")
 
 
 def summary(program: Program, ws: Workspace, store: SandboxStore) -> list[str]:
