@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,27 @@ class TestValidate:
         assert "objectivs" in result.output
         assert "problems found" in result.output
 
+    @pytest.mark.parametrize("parser", ["libyaml", "pure-python"])
+    @pytest.mark.parametrize("text", ["a: " + "[" * 100_000, "a: " + "{x: " * 50_000,
+                                      "a:\n" + "".join("  " * i + "- \n" for i in range(1, 60))])
+    def test_deeply_nested_file_is_one_plain_refusal(self, run, tmp_path, monkeypatch, parser,
+                                                     text):
+        from itsm_change_sdk import schema
+
+        if parser == "pure-python":
+            monkeypatch.setattr(schema, "_CSafeLoader", None)
+        elif schema._CSafeLoader is None:
+            pytest.skip("PyYAML was built without libyaml")
+        hostile = tmp_path / "hostile.yaml"
+        hostile.write_text(text)
+        started = time.monotonic()
+        result = run("validate", hostile)
+        assert time.monotonic() - started < 10
+        assert result.exit_code == 2
+        assert "Traceback" not in result.output
+        assert re.search(rf"{re.escape(str(hostile))}:\d+: ", result.output)
+        assert result.output.count(str(hostile)) == 1
+
     def test_missing_file_exits_2(self, run, tmp_path):
         result = run("validate", tmp_path / "nope.yaml")
         assert result.exit_code == 2
@@ -69,6 +91,12 @@ class TestProgramLifecycle:
         result = run("plan", EXAMPLE, "--platform", "nowhere")
         assert result.exit_code == 2
         assert "no platform named 'nowhere' is installed" in result.output
+
+    def test_demo_reports_each_simulated_week_before_the_summary(self, run):
+        output = run("demo", "--weeks", "3").output
+        positions = [output.index(f"week {n} of 3:") for n in (1, 2, 3)]
+        assert positions == sorted(positions)
+        assert positions[-1] < output.index("Adoption summary")
 
     def test_demo_is_deterministic_for_a_seed(self, run):
         first = run("demo", "--weeks", "2", "--seed", "3").output
