@@ -19,7 +19,11 @@ from typing import Any
 SPEC_DIR = Path(__file__).resolve().parent / "spec"
 PLATFORM_SPEC = SPEC_DIR / "jira-platform.subset.openapi.json"
 JSM_SPEC = SPEC_DIR / "jira-jsm.subset.openapi.json"
-NOT_IN_SPEC = (re.compile(r"^/rest/webhooks/1\.0/webhook(/\d+)?$"),)
+NOT_IN_SPEC = (
+    re.compile(r"^/rest/webhooks/1\.0/webhook(/\d+)?$"),
+    # JSM's CSAT feedback (experimental in Atlassian's docs) is newer than the 2022 JSM file.
+    re.compile(r"^/rest/servicedeskapi/request/[^/]+/feedback$"),
+)
 
 
 @dataclass
