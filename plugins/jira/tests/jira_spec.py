@@ -4,8 +4,9 @@ Platform paths (``/rest/api/3``) are checked against the official Jira Cloud v3 
 ``/rest/servicedeskapi`` paths against the JSM spec (a 2022 vendored copy). Both live in
 ``spec/`` as the subset of operations the plugin calls, cut from the full files by
 ``scripts/cut_spec.py``, which records the source, its SHA-256 and version in ``x-cut-from``.
-Admin webhooks (``/rest/webhooks/1.0``) and the OAuth token endpoint are in neither spec: they
-are listed in :data:`NOT_IN_SPEC` and checked by the fake's own handlers instead.
+Admin webhooks (``/rest/webhooks/1.0``), JSM's CSAT feedback and the OAuth token endpoint are
+in neither spec: they are listed in :data:`NOT_IN_SPEC` and checked by the fake's own handlers
+instead.
 """
 
 from __future__ import annotations
