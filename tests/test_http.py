@@ -67,7 +67,7 @@ class TestErrorMapping:
         ("status", "cls", "retryable"),
         [(400, InvalidRequest, False), (401, AuthenticationError, False),
          (403, PermissionDenied, False), (404, NotFound, False), (410, InvalidRequest, False),
-         (500, ServerError, False), (503, ServerError, True)],
+         (500, ServerError, True), (503, ServerError, True)],
         ids=str,
     )
     def test_status_maps_to_class_and_retryable_flag(self, api, status, cls, retryable):
@@ -152,6 +152,25 @@ class TestRetries:
         ordered_api.get(f"{BASE}/x", status=200, json={"ok": True})
         assert transport.json(transport.request("GET", "/x")) == {"ok": True}
         assert transport.calls == 2 and len(sleeps) == 1
+
+    def test_one_500_on_a_listing_page_costs_a_retry_not_the_run(self, ordered_api,
+                                                                 transport, sleeps):
+        ordered_api.get(f"{BASE}/x", status=500, json={"error": {"message": "glitch"}})
+        ordered_api.get(f"{BASE}/x", status=200, json={"ok": True})
+        assert transport.json(transport.request("GET", "/x")) == {"ok": True}
+        assert transport.calls == 2 and len(sleeps) == 1
+
+    def test_500_on_a_search_marked_idempotent_is_retried(self, ordered_api, transport):
+        ordered_api.post(f"{BASE}/search", status=500, json={})
+        found = ordered_api.post(f"{BASE}/search", status=200, json={"issues": []})
+        transport.request("POST", "/search", json={"jql": "x"}, idempotent=True)
+        assert found.call_count == 1
+
+    def test_500_on_a_create_is_not_resent(self, api, transport):
+        create = api.post(f"{BASE}/x", status=500, json={})
+        with pytest.raises(ServerError):
+            transport.request("POST", "/x", json={"a": 1})
+        assert create.call_count == 1
 
     def test_401_is_never_retried(self, api, transport):
         login = api.get(f"{BASE}/x", status=401, json={})

@@ -5,9 +5,10 @@ What is retried (stripe's order, with Atlassian's and ServiceNow's rate-limit ad
 * a connect error: the request never reached the server, so any method;
 * 429: the platform refused before acting, so any method, waiting ``Retry-After``
   (a ``0`` means "soon", never "give up");
-* a read timeout or 502/503/504: only idempotent methods (GET, PUT, DELETE ...). A create
-  that timed out may have been applied: :func:`create_once` looks the correlation key up
-  before it sends again.
+* a read timeout or 500/502/503/504: only idempotent methods (GET, PUT, DELETE ..., and a
+  POST the caller marks idempotent, such as a search). One transient 500 on page 37 of a
+  listing costs a retry, not the run. A create that timed out or got a 5xx may have been
+  applied: :func:`create_once` looks the correlation key up before it sends again.
 
 401 is never retried: repeated failed logins lock accounts (Jira shows a CAPTCHA).
 """
@@ -46,7 +47,7 @@ __all__ = [
 log = logging.getLogger("itsm_change_sdk.http")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 T = TypeVar("T")
 
