@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from .errors import ITSMError
 from .feedback import parse_feedback
-from .ledger import Ledger
+from .ledger import EffectRow, Ledger
 from .model import (
     Comment,
     Effect,
@@ -29,13 +30,15 @@ from .model import (
 )
 from .planner import PlannedAction
 from .plugins import Platforms
-from .runner import Runner
+from .runner import Runner, batches
 
 __all__ = ["SyncReport", "Syncer", "prompt_key"]
 
 log = logging.getLogger(__name__)
 
 STATUS_BATCH = 100
+ROW_LOOKUPS = 20
+"""Up to this many prompt keys are looked up in the ledger one by one; more, in one query."""
 # Re-read a little before the cursor: platforms' updated-since reads have coarse clocks.
 OVERLAP = timedelta(minutes=1)
 
@@ -50,11 +53,16 @@ class SyncReport:
     reopened: int = 0
     feedback: int = 0
     prompts: int = 0
+    matched: dict[str, int] = field(default_factory=dict)
+    """Per prompt: the open tickets read this run that the prompt applies to."""
+    posted: dict[str, int] = field(default_factory=dict)
+    """Per prompt: the notes posted this run (matched tickets prompted before are not)."""
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         text = (f"{self.completed} trainings completed, {self.reopened} reopened, "
-                f"{self.feedback} feedback responses captured, {self.prompts} prompts posted")
+                f"{self.feedback} feedback responses captured, {self.prompts} prompts posted "
+                f"({sum(self.matched.values())} matching open tickets read)")
         if self.errors:
             text += f", {len(self.errors)} errors"
         return text
@@ -62,8 +70,9 @@ class SyncReport:
 
 class Syncer:
     def __init__(self, program: Program, platforms: Platforms, ledger: Ledger,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], concurrency: int = 4) -> None:
         self.program = program
+        self.concurrency = max(1, concurrency)
         self.platforms = platforms
         self.ledger = ledger
         self.clock = clock
@@ -196,10 +205,12 @@ class Syncer:
     # -- prompts -----------------------------------------------------------------------
 
     def recover_prompts(self, report: SyncReport) -> None:
-        """Finish prompts an interrupted run left pending: the sweep's cursor has moved past
-        their tickets, so they are looked up (or posted) here."""
+        """Finish prompts an interrupted or failed run left ``pending`` or ``failed``: the
+        sweep's cursor has moved past their tickets, so they are re-read (or found gone)
+        and posted here. One ticket the platform refuses to show fails alone."""
         now = self.clock()
         prompts = {p.id: p for p in self.program.prompts}
+        waiting: dict[str, list[Ticket]] = defaultdict(list)
         for row in self.ledger.effects(self.program.id, kind=str(EffectKind.PROMPT),
                                        states=["pending", "failed"]):
             if row.lease_until is not None and row.lease_until >= now:
@@ -208,12 +219,20 @@ class Syncer:
             if prompt is None or row.ticket_id is None or \
                     row.platform not in self.platforms.instances:
                 continue
-            ticket = self.platforms.call(row.platform, "itsm_change_get_ticket",
-                                         ticket_id=row.ticket_id)
+            try:
+                ticket = self.platforms.call(row.platform, "itsm_change_get_ticket",
+                                             ticket_id=row.ticket_id)
+            except ITSMError as exc:
+                report.errors.append(f"prompt {prompt.id!r} on ticket {row.ticket_id}: {exc}")
+                continue
             if ticket is not None:
-                report.prompts += self.post_prompts(prompt, [ticket])
+                waiting[prompt.id].append(ticket)
+        for prompt_id, tickets in waiting.items():
+            report.prompts += self.post_prompts(prompts[prompt_id], tickets, report)
 
     def sweep_prompts(self, report: SyncReport) -> None:
+        """Post each active prompt on the open tickets it matches, one prompt and platform at
+        a time: a query the platform refuses fails that pair alone, named in the report."""
         now = self.clock()
         for prompt in self.program.prompts:
             if not prompt.active_at(now):
@@ -221,22 +240,34 @@ class Syncer:
             for platform in self._platforms():
                 if prompt.filter.platform and prompt.filter.platform != platform:
                     continue
-                cursor_name = f"{self.program.id}:prompts:{platform}:{prompt.id}"
-                since = self._cursor(cursor_name) or prompt.active_from
-                tickets: Iterable[Ticket] = self.platforms.call(
-                    platform, "itsm_change_find_tickets", filter=prompt.filter,
-                    since=since - OVERLAP, open_only=True) or []
-                latest = since
-                batch: list[Ticket] = []
-                for ticket in tickets:
-                    batch.append(ticket)
-                    latest = max(latest, ticket.updated_at)
-                    if len(batch) >= STATUS_BATCH:
-                        report.prompts += self.post_prompts(prompt, batch)
-                        batch = []
-                if batch:
-                    report.prompts += self.post_prompts(prompt, batch)
-                self.ledger.set_cursor(cursor_name, latest.isoformat(), now)
+                try:
+                    self._sweep(prompt, platform, now, report)
+                except ITSMError as exc:
+                    message = f"prompt {prompt.id!r} on {platform}: {exc}"
+                    report.errors.append(message)
+                    log.error("%s", message)
+
+    def _sweep(self, prompt: Prompt, platform: str, now: datetime, report: SyncReport) -> None:
+        """Read the whole match set, then write.
+
+        A note moves its ticket's update time, and the platforms page their ticket queries by
+        offset or by update time: notes written between two page reads would shift unread
+        tickets past the next page for good. So nothing is written until the last page is
+        read, and the cursor moves only after every ticket read was handled (posted, or left
+        ``pending``/``failed`` in the ledger for :meth:`recover_prompts`).
+        """
+        cursor_name = f"{self.program.id}:prompts:{platform}:{prompt.id}"
+        since = self._cursor(cursor_name) or prompt.active_from
+        tickets: list[Ticket] = list(self.platforms.call(
+            platform, "itsm_change_find_tickets", filter=prompt.filter,
+            since=since - OVERLAP, open_only=True) or [])
+        latest = max((t.updated_at for t in tickets), default=since)
+        matching = [t for t in tickets if self.prompt_applies(prompt, t)]
+        report.matched[prompt.id] = report.matched.get(prompt.id, 0) + len(matching)
+        posted = self.post_prompts(prompt, matching, report)
+        report.prompts += posted
+        report.posted[prompt.id] = report.posted.get(prompt.id, 0) + posted
+        self.ledger.set_cursor(cursor_name, max(latest, since).isoformat(), now)
 
     def prompt_applies(self, prompt: Prompt, ticket: Ticket) -> bool:
         """A prompt shows on an open matching ticket of a started unit, in its window."""
@@ -249,14 +280,17 @@ class Syncer:
             return False
         return self.program.wave_started(unit, self.clock())
 
-    def post_prompts(self, prompt: Prompt, tickets: Iterable[Ticket]) -> int:
-        """Post ``prompt`` on each ticket it applies to, once per ticket."""
+    def post_prompts(self, prompt: Prompt, tickets: Iterable[Ticket],
+                     report: SyncReport | None = None) -> int:
+        """Post ``prompt`` on each ticket it applies to, once per ticket; returns how many
+        were posted. Notes that failed stay in the ledger for the next run and are counted
+        in ``report``'s errors."""
+        applicable = [t for t in tickets if self.prompt_applies(prompt, t)]
+        rows = self._prompt_rows([prompt_key(self.program, prompt, t) for t in applicable])
         effects: list[Effect] = []
-        for ticket in tickets:
-            if not self.prompt_applies(prompt, ticket):
-                continue
+        for ticket in applicable:
             key = prompt_key(self.program, prompt, ticket)
-            row = self.ledger.get(key)
+            row = rows.get(key)
             if row is not None and row.state == "done":
                 continue
             text = self.hook.itsm_change_compose_prompt(
@@ -270,18 +304,43 @@ class Syncer:
                       "ticket_number": ticket.number}))
         if not effects:
             return 0
-        return self._post(effects)
+        posted, failed = self._post(effects, rows)
+        if failed and report is not None:
+            key, error = failed[0]
+            report.errors.append(
+                f"prompt {prompt.id!r}: {len(failed)} notes failed and will be retried by "
+                f"the next sync; first: {key}: {error}")
+        return posted
 
-    def _post(self, effects: list[Effect]) -> int:
-        """Post through the runner's write path: claimed, looked up if an earlier run left
-        them pending, recorded."""
+    def _prompt_rows(self, keys: list[str]) -> dict[str, EffectRow]:
+        """The ledger's rows for these prompt keys: one query for a sweep's worth, a look-up
+        each for the few a webhook event brings."""
+        if len(keys) <= ROW_LOOKUPS:
+            return {row.key: row for row in map(self.ledger.get, keys) if row is not None}
+        wanted = set(keys)
+        return {row.key: row for row in self.ledger.effects(
+            self.program.id, kind=str(EffectKind.PROMPT)) if row.key in wanted}
+
+    def _post(self, effects: list[Effect], rows: dict[str, EffectRow]
+              ) -> tuple[int, list[tuple[str, str]]]:
+        """Post through the runner's write path (claimed, looked up if an earlier run left
+        them pending, recorded), with its bounded concurrency: platforms without a bulk
+        note endpoint write one note per request, so batches go out side by side."""
         actions = [PlannedAction("create", e.key, str(e.kind), e.platform, e.title, e,
-                                 self.ledger.get(e.key)) for e in effects]
-        runner = Runner(self.program, self.platforms, self.ledger, self.clock)
+                                 rows.get(e.key)) for e in effects]
+        runner = Runner(self.program, self.platforms, self.ledger, self.clock,
+                        self.concurrency)
         runner.recover(actions)
-        if not actions:
-            return 0
-        return sum(1 for _key, _done, error in runner.write(actions) if error is None)
+        posted = 0
+        failed: list[tuple[str, str]] = []
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            for outcome in pool.map(runner.run_batch, batches(actions)):
+                for key, _done, error in outcome:
+                    if error is None:
+                        posted += 1
+                    else:
+                        failed.append((key, error))
+        return posted, failed
 
     def _cursor(self, name: str) -> datetime | None:
         value = self.ledger.cursor(name)

@@ -106,7 +106,7 @@ class Workspace:
         return self.runner(program).apply(dry_run=dry_run, progress=progress)
 
     def sync(self, program: Program) -> SyncReport:
-        return Syncer(program, self.platforms, self.ledger, self.clock).run()
+        return Syncer(program, self.platforms, self.ledger, self.clock, self.concurrency).run()
 
     def status(self, program: Program) -> list[EffectRow]:
         return self.ledger.effects(program.id)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from itsm_change_sdk import Workspace, load_program
+from itsm_change_sdk.cli import cli
 from itsm_change_sdk.demo import SimClock
+from itsm_change_sdk.errors import InvalidRequest
+from itsm_change_sdk.hookspecs import hookimpl
+from itsm_change_sdk.model import TicketFilter
 from itsm_change_sdk.sandbox.platform import SandboxPlatform
 from itsm_change_sdk.sandbox.store import SandboxStore
 
@@ -44,6 +50,15 @@ class CrashingSandbox(SandboxPlatform):
     """Dies (as a killed process would, with no result recorded) after ``survive`` notes."""
 
     survive: int | None = None
+    refuse_kinds = False
+    """Answer a search by kind as Jira answers an issue type the project lacks: 400."""
+
+    @hookimpl
+    def itsm_change_find_tickets(self, filter, since, open_only):
+        if self.refuse_kinds and filter.kinds:
+            raise InvalidRequest("The value 'request' does not exist for the field "
+                                 "'issuetype'.", platform="sandbox", status_code=400)
+        return super().itsm_change_find_tickets(filter, since, open_only)
 
     def _note(self, effect, internal):
         if self.survive is not None:
@@ -132,3 +147,29 @@ def test_interrupted_sync_resumes_without_duplicates(ws, store, program, platfor
     assert [prompt_count(store, t.number) for t in tickets] == [1] * 5
     rows = ws.ledger.effects(program.id, kind="prompt")
     assert len(rows) == 5 and {r.state for r in rows} == {"done"}
+
+
+def test_a_refused_prompt_query_fails_alone(ws, store, program, platform):
+    """One prompt's filter the platform refuses (a 400 from its search) costs that prompt,
+    named with the platform's message; the other prompts are still posted."""
+    refused = dataclasses.replace(program.prompts[0], id="bad-kind",
+                                  filter=TicketFilter(kinds=("request",)))
+    program = dataclasses.replace(program, prompts=(refused, *program.prompts))
+    platform.refuse_kinds = True
+    tickets = [reset_ticket(store, f"Locked out {i}") for i in range(3)]
+    report = ws.sync(program)
+    assert report.prompts == 3
+    assert [prompt_count(store, t.number) for t in tickets] == [1, 1, 1]
+    (error,) = report.errors
+    assert "bad-kind" in error and "'request' does not exist" in error
+
+
+def test_status_shows_matched_and_prompted_per_prompt(ws, store, program, tmp_path):
+    tickets = [reset_ticket(store, f"Locked out {i}") for i in range(4)]
+    ws.sync(program)
+    key = f"chg:{program.id}:prompt:reset:sandbox:{tickets[0].number}"
+    ws.ledger.mark(key, "failed", error="503 from the platform")
+    result = CliRunner().invoke(cli, ["status", str(tmp_path / "program.yaml"),
+                                      "--db", str(tmp_path / "ledger.db")])
+    assert result.exit_code == 0, result.output
+    assert "prompt reset: 4 tickets matched, 3 prompted" in result.output

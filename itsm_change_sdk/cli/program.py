@@ -85,6 +85,12 @@ def status(program_file: Path, db: str | None, platform: str | None) -> None:
             done = sum(r.completed for r in training)
             click.echo(f"  training completed: {done}/{len(training)} "
                        f"({100 * done / len(training):.0f}%)")
+        prompts = Counter(str(r.meta.get("prompt", "")) for r in rows if r.kind == "prompt")
+        prompted = Counter(str(r.meta.get("prompt", "")) for r in rows
+                           if r.kind == "prompt" and r.state == "done")
+        for prompt_id, matched in sorted(prompts.items()):
+            click.echo(f"  prompt {prompt_id}: {matched} tickets matched, "
+                       f"{prompted[prompt_id]} prompted")
         failed = [r for r in rows if r.state == "failed"]
         for row in failed[:20]:
             click.echo(f"  failed {row.key}: {row.last_error}")

@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ..errors import ITSMError, PluginError, UnsupportedOperation, WebhookRejected
 from ..hookspecs import PLATFORM_HOOKS
+from ..ledger import Ledger
 from ..model import (
     Check,
     Effect,
@@ -41,14 +43,17 @@ from ..model import (
     InstallStep,
     Person,
     Program,
+    Prompt,
     Survey,
     Ticket,
     TicketEventKind,
     TicketFilter,
     Unit,
+    Wave,
     WebhookRequest,
 )
 from ..plugins import Platforms, get_plugin_manager, implemented_hooks, platform_registry
+from ..sync import Syncer
 from .double import PlatformDouble, RemoteRecord
 
 __all__ = ["HOSTILE_VALUES", "PlatformContract", "call_hook", "without_hookimpl"]
@@ -116,6 +121,27 @@ def without_hookimpl(platform: object, hook: str) -> object:
     clone.__class__ = stripped
     return clone
 
+
+
+SWEEP_TICKETS = 150
+"""Matching tickets for the sweep test: more than one write batch (100), over 15 pages."""
+
+
+def _prompt_program(platform: str) -> Program:
+    """One unit that owns the "Service Desk Tier 1" tickets and one prompt on its password
+    resets, both started before :data:`BASE`."""
+    return Program(
+        id=PROGRAM, title="Contract", platforms=(platform,), goals=(),
+        waves=(Wave("pilot", "Pilot", (BASE - timedelta(days=1)).date(),
+                    (BASE + timedelta(days=7)).date()),),
+        units=(Unit("sd-tier1", "Service Desk Tier 1", "pilot", platform,
+                    group="Service Desk Tier 1"),),
+        alliance=(), training=(), communications=(), surveys=(),
+        prompts=(Prompt("reset", "Self-service reset",
+                        TicketFilter(categories=("password reset",)),
+                        "Point the caller to the portal's self-service reset.",
+                        BASE - timedelta(days=1), BASE + timedelta(days=30)),),
+    )
 
 
 def contract_program(platform: str) -> Program:
@@ -459,6 +485,39 @@ class PlatformContract:
                           known={effect.key: refs[0]})
         assert second.ok
         assert len(self.records(double, EffectKind.PROMPT)) == 1
+
+    def test_one_sync_prompts_every_matching_ticket_once(self, platform: Any,
+                                                          double: PlatformDouble,
+                                                          tmp_path: Path) -> None:
+        """Each note moves its ticket's update time, so offset pages shift while the sweep
+        writes; one sync still prompts every matching ticket, and the next posts nothing.
+
+        Small pages make the 15 pages that 1,000+ tickets take on a real platform; the
+        benchmark (``benchmarks/bench_prompts.py``) runs the same at 1,000 and 10,000."""
+        matching = SWEEP_TICKETS
+        double.set_page_size(10)
+        for i in range(matching):
+            double.add_ticket(title=f"reset {i}", category="password reset",
+                              group="Service Desk Tier 1", opened_at=BASE + timedelta(seconds=i))
+        double.add_ticket(title="bystander", category="hardware", group="Service Desk Tier 1",
+                          opened_at=BASE)
+        program = _prompt_program(double.name)
+        ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+        platforms = Platforms(get_plugin_manager(load_entry_points=False))
+        platforms.add(double.name, platform)
+        try:
+            first = Syncer(program, platforms, ledger, lambda: BASE + timedelta(days=1)).run()
+            assert first.errors == []
+            notes = [r.ticket_id for r in self.records(double, EffectKind.PROMPT)]
+            assert len(notes) == matching, "every matching ticket prompted"
+            assert len(set(notes)) == matching, "no ticket prompted twice"
+            assert first.matched == {"reset": matching} and first.posted == {"reset": matching}
+            second = Syncer(program, platforms, ledger, lambda: BASE + timedelta(days=2)).run()
+            assert second.errors == [] and second.prompts == 0
+            assert len(self.records(double, EffectKind.PROMPT)) == matching
+        finally:
+            platforms.pm.unregister(name=Platforms.plugin_name(double.name))
+            ledger.close()
 
     # -- admin and registration --------------------------------------------------------
 

@@ -157,6 +157,7 @@ class FakeFreshservice:
         self.requests: list[requests.PreparedRequest] = []
         self.queued: list[tuple[str, str, Response]] = []
         self.page_size: int | None = None
+        self.newest = datetime.now(UTC)
         self.rate_total = 500
         self.remaining: Callable[[int], int] = lambda n: self.rate_total - 1 - (n % 50)
         self._ids = iter(range(1001, 10**6))
@@ -210,6 +211,7 @@ class FakeFreshservice:
             "fr_due_by": None, "is_escalated": False, "spam": False, "deleted": False,
             "created_at": _ts(opened_at), "updated_at": _ts(opened_at),
         }
+        self.newest = max(self.newest, opened_at)
         self.tickets[ticket_id] = payload
         self.conversations[ticket_id] = []
         return self.ticket_model(ticket_id)
@@ -225,6 +227,14 @@ class FakeFreshservice:
         self.conversations[tid].append(self._conversation(
             tid, f"<div>{html.escape(text)}</div>", int(author.id), internal, at))
         self.tickets[tid]["updated_at"] = _ts(max(at, _parse(self.tickets[tid]["updated_at"])))
+        self.newest = max(self.newest, at)
+
+    def _write_time(self) -> datetime:
+        """The account's clock for a note: never behind anything already stored (tests add
+        tickets at any time they like), so a note moves its ticket to the end of a list
+        ordered by ``updated_at``, as on a real account."""
+        self.newest = max(datetime.now(UTC), self.newest + timedelta(seconds=1))
+        return self.newest
 
     def _conversation(self, tid: int, body: str, user_id: int, private: bool,
                       at: datetime) -> dict[str, Any]:
@@ -501,10 +511,11 @@ class FakeFreshservice:
                 return 200, {"ticket": out}, 2
             return 200, {"ticket": out}, 1
         if rest == "/notes" and method == "POST":
+            at = self._write_time()
             conv = self._conversation(tid, body["body"], self.me["id"],
-                                      body.get("private", True), datetime.now(UTC))
+                                      body.get("private", True), at)
             self.conversations[tid].append(conv)
-            ticket["updated_at"] = now
+            ticket["updated_at"] = _ts(at)
             return 201, {"conversation": conv}, 1
         if rest == "/conversations" and method == "GET":
             return self._page(path, query, "conversations", self.conversations[tid])

@@ -205,6 +205,7 @@ class FakeJira:
     _throttle: list[str] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(10000))
     _now: datetime = field(default_factory=lambda: datetime(2025, 6, 2, 9, 0, tzinfo=UTC))
+    _newest: datetime = field(default_factory=lambda: datetime(2025, 6, 2, 9, 0, tzinfo=UTC))
 
     def __post_init__(self) -> None:
         self.projects["OPS"] = {"id": "10001", "key": "OPS", "projectTypeKey": "software",
@@ -410,6 +411,7 @@ class FakeJira:
         project = self.projects[project_key]
         project["counter"] += 1
         issue_id = str(next(self._ids))
+        self._newest = max(self._newest, at or self._now)
         when = jira_time(at or self._now)
         stored = {
             "id": issue_id, "key": f"{project_key}-{project['counter']}",
@@ -426,6 +428,13 @@ class FakeJira:
         self.issues[issue_id] = stored
         return stored
 
+    def _api_now(self) -> datetime:
+        """The site's clock for a comment written through the API: never behind anything
+        already stored (tests add tickets at any time they like), so a comment moves its
+        issue to the end of an ``ORDER BY updated`` search, as on a real site."""
+        self._now = max(self._now, self._newest + timedelta(seconds=1))
+        return self._now
+
     def _store_comment(self, issue: dict[str, Any], body: Any, author: str, at: datetime,
                        jsd_public: bool = True, visibility: Any = None,
                        properties: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -436,6 +445,7 @@ class FakeJira:
             comment["visibility"] = visibility
         issue["comments"].append(comment)
         issue["fields"]["updated"] = jira_time(max(at, self._parse(issue["fields"]["updated"])))
+        self._newest = max(self._newest, at)
         return comment
 
     @staticmethod
@@ -653,7 +663,7 @@ class FakeJira:
             return error(404, "Issue does not exist or you do not have permission to see it.")
         if not isinstance(body.get("body"), dict) or body["body"].get("type") != "doc":
             return error(400, "Comment body is not valid!")
-        comment = self._store_comment(issue, body["body"], self.me.id, self._now,
+        comment = self._store_comment(issue, body["body"], self.me.id, self._api_now(),
                                       visibility=body.get("visibility"),
                                       properties=body.get("properties"))
         return ok({k: v for k, v in comment.items() if k != "properties"}, 201)
@@ -684,7 +694,7 @@ class FakeJira:
             return error(404, "Request does not exist or you do not have permission to see it.")
         if not isinstance(body.get("body"), str) or "public" not in body:
             return error(400, "The comment body and 'public' are required.")
-        comment = self._store_comment(issue, body["body"], self.me.id, self._now,
+        comment = self._store_comment(issue, body["body"], self.me.id, self._api_now(),
                                       jsd_public=bool(body["public"]))
         return ok({"id": comment["id"], "body": body["body"], "public": body["public"],
                    "author": self._user(self.me.id),

@@ -83,6 +83,7 @@ class ServiceNowFake:
         self.rsps = rsps
         self.tables: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         self.clock = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+        self.newest = self.clock
         self.counter = itertools.count(1)
         self.max_page: int | None = None
         self.writes = 0
@@ -108,10 +109,15 @@ class ServiceNowFake:
     # -- PlatformDouble -------------------------------------------------------------------
 
     def tick(self) -> datetime:
-        self.clock += timedelta(seconds=1)
+        """The instance's clock for a write: never behind anything already stored (tests add
+        tickets at any time they like), so a write moves its record to the end of an
+        ``ORDERBYsys_updated_on`` list, as on a real instance."""
+        self.clock = max(self.clock, self.newest) + timedelta(seconds=1)
         return self.clock
 
     def insert(self, table: str, values: dict[str, Any], at: datetime | None = None) -> dict:
+        if at is not None:
+            self.newest = max(self.newest, at)
         when = sn_time(at or self.tick())
         sys_id = values.get("sys_id") or uuid.uuid4().hex
         record = {"sys_id": sys_id, "sys_created_on": when, "sys_updated_on": when,
