@@ -32,6 +32,7 @@ class JiraReads:
     api: JiraAPI
     config: JiraConfig
     clock: Callable[[], datetime]
+    _issues: dict[str, tuple[str, str, bool]]
 
     def zone(self) -> tzinfo:
         raise NotImplementedError
@@ -102,6 +103,14 @@ class JiraReads:
         return [*mapping.TICKET_FIELDS, *(f for f in extra if f)]
 
     def _ticket(self, issue: Mapping[str, Any]) -> Ticket:
+        project = (issue.get("fields") or {}).get("project") or {}
+        if "projectTypeKey" in project:
+            # What a note needs to know (the issue's id, key and whether it is a JSM
+            # request) came with the search: posting the prompt re-reads nothing.
+            resolved = (str(issue["id"]), str(issue.get("key") or issue["id"]),
+                        project["projectTypeKey"] == "service_desk")
+            for name in resolved[:2]:
+                self._issues[name] = resolved
         return mapping.ticket_from_issue(issue, self.config.site_url, self.config.channel_field,
                                          self.config.group_field)
 

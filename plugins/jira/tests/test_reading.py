@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from itsm_change_sdk.model import TicketFilter, Unit
+from itsm_change_sdk.model import Effect, EffectKind, TicketFilter, Unit
 
 T0 = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
 
@@ -76,6 +76,24 @@ class TestSearch:
             open_only=True))
         assert [(t.title, t.category, t.channel, t.state, t.kind) for t in found] == [
             ("a", "Network", "email", "open", "incident")]
+
+    def test_a_prompt_on_a_found_ticket_rereads_nothing(self, platform, double):
+        """The search returns each issue's project type, so a JSM note costs its comment
+        and its correlation property: two requests, no re-read of the issue."""
+        for i in range(3):
+            double.add_ticket(title=f"T{i}", opened_at=T0 + timedelta(minutes=i))
+        found = list(platform.itsm_change_find_tickets(filter=TicketFilter(), since=None,
+                                                       open_only=True))
+        start = len(double.requests_log)
+        effects = [Effect(key=f"chg:p:prompt:reset:jira:{t.id}", kind=EffectKind.PROMPT,
+                          platform="jira", program="p", title="Reset",
+                          body="Point the caller to self-service reset.",
+                          channel="ticket_note", ticket_id=t.id) for t in found]
+        results = platform.itsm_change_post_prompts(effects=effects, known={})
+        assert all(r.ok for r in results)
+        calls = [(m, p) for m, p, _ in double.requests_log[start:]]
+        assert not [c for c in calls if c[0] == "GET"], "no per-ticket re-read"
+        assert len(calls) == 2 * len(found)
 
     def test_get_ticket_missing_is_none(self, platform, double):
         ticket = double.add_ticket(title="a", opened_at=T0)
