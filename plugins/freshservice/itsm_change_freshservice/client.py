@@ -151,6 +151,7 @@ class FreshservicePlatform:
         )
         self.api = FreshserviceAPI(self.transport, page_size=page_size,
                                    workspace_id=workspace_id or None)
+        self.directory = directory.Directory(self.api)
         self._groups: dict[int, str] | None = None
         self._unknown_groups: set[int] = set()
         self._agents_by_email: dict[str, int | None] = {}
@@ -674,7 +675,7 @@ class FreshservicePlatform:
 
     @hookimpl
     def itsm_change_unit_members(self, unit: Unit) -> list[Person]:
-        return directory.unit_members(self.api, unit)
+        return directory.unit_members(self.directory, unit)
 
     # -- admin and events ------------------------------------------------------------------
 

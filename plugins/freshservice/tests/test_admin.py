@@ -130,6 +130,22 @@ class TestUnitMembers:
         people = platform.itsm_change_unit_members(unit)
         assert [p.email for p in people] == ["alice@acme.example", "carol@acme.example"]
 
+    def test_the_agent_list_is_read_once_for_every_unit(self, platform, fake):
+        """An apply asks for each unit's members; the account's agents and groups are paged
+        through once, not once per unit."""
+        from itsm_change_sdk.model import Unit
+
+        fake.set_page_size(2)
+        people = [fake.add_person(f"Agent {i}", f"agent{i}@acme.example") for i in range(6)]
+        fake.add_group("Desk A", people[:3])
+        fake.add_group("Desk B", people[3:])
+        found = [platform.itsm_change_unit_members(Unit(
+            id=f"u{name}", title=name, wave="pilot", platform="freshservice",
+            group=f"Desk {name}")) for name in "AB"]
+        assert [len(f) for f in found] == [3, 3]
+        assert len(fake.calls("GET", "/api/v2/agents")) == 4  # 7 agents (with the API's own)
+        assert len(fake.calls("GET", "/api/v2/agent_groups")) == 1
+
     def test_unknown_group_is_a_configuration_error(self, platform, fake):
         from itsm_change_sdk.model import Unit
 
