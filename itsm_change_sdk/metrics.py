@@ -333,16 +333,19 @@ class GoalEngine:
             unit = program.units[i]
             for name in unit.ticket_groups or ((unit.group,) if unit.group else ()):
                 self._by_group[(unit.platform, name.casefold())] = i
-        self._cache: dict[tuple[str, str | None], int] = {}
+        self._cache: dict[tuple[str, str | None, str | None], int] = {}
         self.tickets_seen = 0
 
     def unit_index(self, ticket: Ticket) -> int:
-        key = (ticket.platform, ticket.group)
+        key = (ticket.platform, ticket.group, ticket.group_id)
         found = self._cache.get(key)
         if found is None:
-            group = ticket.group
-            found = -1 if group is None else self._by_group.get(
-                (ticket.platform, group.casefold()), -1)
+            found = -1
+            for group in (ticket.group, ticket.group_id):  # a unit may name either
+                if group is not None:
+                    found = self._by_group.get((ticket.platform, group.casefold()), -1)
+                    if found >= 0:
+                        break
             if len(self._cache) < _CACHE_LIMIT:
                 self._cache[key] = found
         return found

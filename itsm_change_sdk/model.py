@@ -148,9 +148,12 @@ class Unit:
     ticket_groups: tuple[str, ...] = ()
     """Assignment groups whose tickets count as this unit's (defaults to ``group``)."""
 
-    def owns_ticket_group(self, group: str | None) -> bool:
-        names = self.ticket_groups or ((self.group,) if self.group else ())
-        return group is not None and group.casefold() in {n.casefold() for n in names}
+    def owns_ticket_group(self, group: str | None, group_id: str | None = None) -> bool:
+        """Whether a ticket assigned to ``group`` (its name, or its id where the platform has
+        one, as a unit may name its group either way) belongs to this unit."""
+        names = {n.casefold() for n in self.ticket_groups or ((self.group,) if self.group
+                                                              else ())}
+        return any(g is not None and g.casefold() in names for g in (group, group_id))
 
 
 @dataclass(frozen=True)
@@ -291,7 +294,8 @@ class Program:
 
     def unit_for_ticket(self, ticket: Ticket) -> Unit | None:
         for unit in self.units:
-            if unit.platform == ticket.platform and unit.owns_ticket_group(ticket.group):
+            if unit.platform == ticket.platform and \
+                    unit.owns_ticket_group(ticket.group, ticket.group_id):
                 return unit
         return None
 
@@ -340,6 +344,9 @@ class Ticket:
     reopen_count: int = 0
     reassignment_count: int = 0
     url: str | None = None
+    group_id: str | None = None
+    """The assignment group's id where the platform has one beside its name (ServiceNow's
+    sys_id), so a unit that names its group by id owns its tickets."""
 
     @property
     def is_open(self) -> bool:

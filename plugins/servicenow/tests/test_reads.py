@@ -28,6 +28,17 @@ def queries(rsps, table):
 
 
 class TestFindTickets:
+    def test_a_unit_named_by_group_sys_id_owns_its_tickets(self, platform, double):
+        """The README lets a unit give its group by sys_id; its tickets carry that id beside
+        the group's name, so they are the unit's (prompts, per-unit metrics)."""
+        sys_id = double.add_group_id("Service Desk")
+        double.add_ticket(title="mine", opened_at=at(9), group="Service Desk")
+        double.add_ticket(title="theirs", opened_at=at(10), group="Network")
+        by_id = Unit("sd", "Service Desk", "pilot", "servicenow", group=sys_id)
+        owned = [t.title for t in platform.itsm_change_stream_tickets(since=None)
+                 if by_id.owns_ticket_group(t.group, t.group_id)]
+        assert owned == ["mine"]
+
     def test_filter_maps_to_fields_and_results_come_oldest_first(self, platform, double, rsps):
         double.add_ticket(title="old", opened_at=at(9), category="network", group="Desk")
         double.add_ticket(title="other", opened_at=at(10), category="hardware", group="Desk")
