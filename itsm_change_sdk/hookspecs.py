@@ -58,9 +58,34 @@ if TYPE_CHECKING:
         Unit,
         WebhookRequest,
     )
-    from .plugins import MetricRegistry, PlatformRegistry
+    from .plugins import ChannelRegistry, MetricRegistry, PlatformRegistry
 
 PROJECT_NAME = "itsm_change"
+
+
+class ChannelDelivery(Protocol):
+    """A channel that delivers communications itself (``Addressing.AUDIENCE``): one built
+    from its settings by the factory given to ``register.add``."""
+
+    def deliver(
+        self, effects: Sequence[Effect], known: Mapping[str, EffectRef]
+    ) -> list[EffectResult]:
+        """Deliver each effect; a key in ``known`` was delivered before (update it where
+        the channel can, or leave it). One result per effect, in order.
+
+        :raises ~itsm_change_sdk.errors.ITSMError: the whole call failed (configuration,
+            credentials); the runner records every effect of the call as not written.
+        """
+        ...
+
+    def find_effects(self, keys: Sequence[str]) -> list[EffectRef]:
+        """The deliveries of ``keys`` the channel can still see, after a lost answer; a
+        channel that cannot look anything up returns ``[]`` (the effect is sent again)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; called when the workspace closes."""
+        ...
 
 
 class EventForwarder(Protocol):
@@ -125,6 +150,27 @@ def itsm_change_register_commands(cli: click.Group) -> None:
     :param cli: the top-level click group.
 
     .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def itsm_change_register_channels(register: ChannelRegistry) -> None:
+    """Contribute channels that communications can name (``channel: <name>``)::
+
+        register.add("slack", Addressing.AUDIENCE, "a message in a Slack channel",
+                     factory=SlackChannel.from_settings, settings=("webhook_url",),
+                     secrets=("webhook_url",))
+
+    A channel a platform delivers (``PERSON``, ``GROUPS`` or ``RECORD`` addressing) reaches
+    each platform's ``itsm_change_deliver_communication``; one with ``AUDIENCE`` addressing
+    is delivered by the :class:`ChannelDelivery` its ``factory`` builds from its settings
+    (``[platforms.<name>]`` in the config file, or ``ITSM_CHANGE_<NAME>_<KEY>``).
+
+    :param register: the registry; a name may be registered once.
+    :raises ~itsm_change_sdk.errors.PluginError: from ``register.add``, for a name registered
+        twice or an ``AUDIENCE`` channel without a factory.
+
+    .. versionadded:: 0.2
     """
 
 

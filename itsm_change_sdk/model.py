@@ -16,9 +16,12 @@ from typing import Any
 
 __all__ = [
     "ADKAR_DIMENSIONS",
+    "BUILTIN_CHANNELS",
+    "Addressing",
     "AllianceMember",
     "Cadence",
     "Channel",
+    "ChannelSpec",
     "Check",
     "CheckStatus",
     "Comment",
@@ -203,7 +206,11 @@ class Cadence:
 
 
 class Channel(StrEnum):
-    """How a communication reaches its audience."""
+    """The names of the built-in channels, which every platform plugin delivers.
+
+    Plugins register more through ``itsm_change_register_channels``; the planner and the
+    runner know a channel only by its :class:`ChannelSpec`.
+    """
 
     ANNOUNCEMENT = "announcement"
     """A platform announcement visible to the audience's groups."""
@@ -213,11 +220,52 @@ class Channel(StrEnum):
     """A note on the program's tracking record on the platform."""
 
 
+class Addressing(StrEnum):
+    """Whom one delivery on a channel is for; the planner makes its effects from this."""
+
+    PERSON = "person"
+    """One effect per person in the audience, delivered by their platform (a task to read
+    and acknowledge). With a survey attached, each is a feedback request."""
+    GROUPS = "groups"
+    """One effect per platform, shown to the audience's groups for a while (an
+    announcement); updated in place while visible, retired when the program drops it."""
+    RECORD = "record"
+    """One effect per platform, on the record the communication names there (``record``)."""
+    AUDIENCE = "audience"
+    """One effect for the whole audience, delivered by the channel's own plugin (a chat
+    webhook) rather than by a platform."""
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """A channel a communication can name, as registered by a plugin."""
+
+    name: str
+    addressing: Addressing
+    description: str
+
+    @property
+    def delivered_by_platform(self) -> bool:
+        return self.addressing is not Addressing.AUDIENCE
+
+
+BUILTIN_CHANNELS: tuple[ChannelSpec, ...] = (
+    ChannelSpec(Channel.ANNOUNCEMENT.value, Addressing.GROUPS,
+                "a platform announcement visible to the audience's groups"),
+    ChannelSpec(Channel.TASK.value, Addressing.PERSON,
+                "a task per recipient, to read and acknowledge (or to answer a survey)"),
+    ChannelSpec(Channel.TICKET_NOTE.value, Addressing.RECORD,
+                "a staff-only note on the program's change record on each platform"),
+)
+"""The channels every platform plugin delivers (registered by ``itsm_change_sdk.channels``)."""
+
+
 @dataclass(frozen=True)
 class CommunicationEvent:
     id: str
     title: str
-    channel: Channel
+    channel: str
+    """A registered channel's name (:class:`Channel` for the built-in ones)."""
     audience: tuple[str, ...]
     """Unit ids, or the word ``alliance`` for the management alliance."""
     template: str

@@ -17,16 +17,19 @@ Rules worth knowing:
 
 from __future__ import annotations
 
+import dataclasses
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from .errors import ConfigurationError
 from .feedback import example_answer
 from .ledger import EffectRow
 from .model import (
+    Addressing,
     AllianceMember,
-    Channel,
+    ChannelSpec,
     CommunicationEvent,
     Effect,
     EffectKind,
@@ -161,11 +164,47 @@ def _audience(program: Program, event: CommunicationEvent, when: datetime
 
 
 def _occurrence_effects(program: Program, event: CommunicationEvent, when: datetime,
-                        members: Mapping[str, Sequence[Person]]) -> list[Effect]:
+                        members: Mapping[str, Sequence[Person]],
+                        channels: Mapping[str, ChannelSpec]) -> list[Effect]:
+    """The effects of one occurrence of ``event``: its audience at ``when``, the rendered
+    body, then one effect per person, per platform or for the whole audience, as the
+    channel's addressing says."""
     units, alliance = _audience(program, event, when)
     if not units and not alliance:
         return []
-    occ = when.strftime("%Y%m%dT%H%M")
+    channel = _channel(event, channels)
+    body = _occurrence_body(program, event, when, units)
+    kind = EffectKind.FEEDBACK_REQUEST if event.survey and \
+        channel.addressing is Addressing.PERSON else EffectKind.MESSAGE
+    meta = {"event": event.id, "occurrence": when.isoformat()}
+    if event.survey:
+        meta["survey"] = event.survey
+    base = f"chg:{program.id}:comm:{event.id}:{when.strftime('%Y%m%dT%H%M')}"
+    message = Effect(key=base, kind=kind, platform="", program=program.id, title=event.title,
+                     body=body, channel=channel.name, meta=meta)
+    if channel.addressing is Addressing.PERSON:
+        return _per_person(program, message, units, alliance, members, when)
+    groups = _audience_groups(program, units, alliance)
+    if channel.addressing is Addressing.AUDIENCE:
+        every_group = tuple(sorted({g for names in groups.values() for g in names}))
+        return [dataclasses.replace(message, key=f"{base}:{channel.name}",
+                                    platform=channel.name, audience_groups=every_group)]
+    return _per_platform(event, channel, message, groups, when)
+
+
+def _channel(event: CommunicationEvent, channels: Mapping[str, ChannelSpec]) -> ChannelSpec:
+    channel = channels.get(event.channel)
+    if channel is None:
+        raise ConfigurationError(
+            f"communication {event.id!r} uses the channel {event.channel!r}, which no "
+            f"installed plugin registers (channels: {', '.join(sorted(channels))}); install "
+            "its plugin or change the channel")
+    return channel
+
+
+def _occurrence_body(program: Program, event: CommunicationEvent, when: datetime,
+                     units: Sequence[Unit]) -> str:
+    """The event's template filled in for this occurrence, with its survey appended."""
     first_wave = program.wave(units[0].wave) if units else program.waves[0]
     values = {
         "program": program.title,
@@ -181,55 +220,57 @@ def _occurrence_effects(program: Program, event: CommunicationEvent, when: datet
     body = render_template(event.template, values)
     if event.survey and "{survey}" not in event.template:
         body = f"{body}\n\n{values['survey']}"
-    kind = EffectKind.FEEDBACK_REQUEST if event.survey and event.channel is Channel.TASK \
-        else EffectKind.MESSAGE
-    meta = {"event": event.id, "occurrence": when.isoformat()}
-    if event.survey:
-        meta["survey"] = event.survey
-    alliance_units = {u for m in alliance for u in m.units}
-    platforms = sorted({u.platform for u in units}
-                       | {program.unit(u).platform for u in alliance_units})
-    base = f"chg:{program.id}:comm:{event.id}:{occ}"
-    effects: list[Effect] = []
-    if event.channel is Channel.TASK:
-        seen: set[str] = set()
-        for unit in units:
-            for person in members.get(unit.id, ()):
-                key = f"{base}:{unit.platform}:{person.id}"
-                if key not in seen:
-                    seen.add(key)
-                    effects.append(Effect(
-                        key=key, kind=kind, platform=unit.platform, program=program.id,
-                        title=event.title, body=body, channel="task", recipient=person,
-                        due=(when + timedelta(days=ACK_DAYS)).date(),
-                        meta=meta | {"unit": unit.id}))
-        for member in alliance:
-            platform = program.unit(member.units[0]).platform
-            key = f"{base}:{platform}:{member.id}"
-            if key not in seen:
-                seen.add(key)
-                person = Person(member.id, member.name, platform, member.email)
-                effects.append(Effect(
-                    key=key, kind=kind, platform=platform, program=program.id,
-                    title=event.title, body=body, channel="task", recipient=person,
-                    due=(when + timedelta(days=ACK_DAYS)).date(),
-                    meta=meta | {"unit": member.units[0]}))
-        return effects
+    return body
+
+
+def _per_person(program: Program, message: Effect, units: Sequence[Unit],
+                alliance: Sequence[AllianceMember], members: Mapping[str, Sequence[Person]],
+                when: datetime) -> list[Effect]:
+    """One task per person in the audience (unit members, then alliance members), once."""
+    due = (when + timedelta(days=ACK_DAYS)).date()
+    recipients: list[tuple[str, Person, str]] = [
+        (unit.platform, person, unit.id) for unit in units
+        for person in members.get(unit.id, ())]
+    for member in alliance:
+        platform = program.unit(member.units[0]).platform
+        recipients.append((platform, Person(member.id, member.name, platform, member.email),
+                           member.units[0]))
+    effects: dict[str, Effect] = {}
+    for platform, person, unit_id in recipients:
+        key = f"{message.key}:{platform}:{person.id}"
+        effects.setdefault(key, dataclasses.replace(
+            message, key=key, platform=platform, recipient=person, due=due,
+            meta={**message.meta, "unit": unit_id}))
+    return list(effects.values())
+
+
+def _audience_groups(program: Program, units: Sequence[Unit],
+                     alliance: Sequence[AllianceMember]) -> dict[str, tuple[str, ...]]:
+    """Per platform the audience reaches, the groups it is shown to."""
+    alliance_units = [program.unit(u) for m in alliance for u in m.units]
+    out: dict[str, set[str]] = {}
+    for unit in [*units, *alliance_units]:
+        out.setdefault(unit.platform, set())
+        if unit.group:
+            out[unit.platform].add(unit.group)
+    return {platform: tuple(sorted(groups)) for platform, groups in sorted(out.items())}
+
+
+def _per_platform(event: CommunicationEvent, channel: ChannelSpec, message: Effect,
+                  groups: Mapping[str, tuple[str, ...]], when: datetime) -> list[Effect]:
+    """One announcement, or one note on the event's record, per platform."""
+    windowed = channel.addressing is Addressing.GROUPS
     until = _visible_until(event, when)
-    for platform in platforms:
-        groups = sorted({u.group for u in units if u.platform == platform and u.group}
-                        | {program.unit(u).group or "" for u in alliance_units
-                           if program.unit(u).platform == platform} - {""})
-        ticket_id = event.record.get(platform) if event.channel is Channel.TICKET_NOTE else None
+    effects = []
+    for platform, names in groups.items():
+        ticket_id = event.record.get(platform) if channel.addressing is Addressing.RECORD \
+            else None
         # A note's key ends with its record, so a plugin can look it up on that record.
-        key = f"{base}:{platform}:{ticket_id}" if ticket_id else f"{base}:{platform}"
-        effects.append(Effect(
-            key=key, kind=kind, platform=platform, program=program.id,
-            title=event.title, body=body, channel=str(event.channel), ticket_id=ticket_id,
-            audience_groups=tuple(groups),
-            visible_from=when if event.channel is Channel.ANNOUNCEMENT else None,
-            visible_until=until if event.channel is Channel.ANNOUNCEMENT else None,
-            meta=meta))
+        key = f"{message.key}:{platform}:{ticket_id}" if ticket_id \
+            else f"{message.key}:{platform}"
+        effects.append(dataclasses.replace(
+            message, key=key, platform=platform, ticket_id=ticket_id, audience_groups=names,
+            visible_from=when if windowed else None, visible_until=until if windowed else None))
     return effects
 
 
@@ -239,8 +280,8 @@ def _visible_until(event: CommunicationEvent, when: datetime) -> datetime:
     return when + timedelta(days=ANNOUNCEMENT_DAYS)
 
 
-def desired_effects(program: Program, members: Mapping[str, Sequence[Person]], now: datetime
-                    ) -> tuple[list[Effect], list[Effect]]:
+def desired_effects(program: Program, members: Mapping[str, Sequence[Person]], now: datetime,
+                    channels: Mapping[str, ChannelSpec]) -> tuple[list[Effect], list[Effect]]:
     """(effects due now, overdue occurrences superseded by a later one)."""
     due = _training(program, members, now)
     superseded: list[Effect] = []
@@ -248,9 +289,9 @@ def desired_effects(program: Program, members: Mapping[str, Sequence[Person]], n
         past = [when for when in event.occurrences() if when <= now]
         if not past:
             continue
-        due.extend(_occurrence_effects(program, event, past[-1], members))
+        due.extend(_occurrence_effects(program, event, past[-1], members, channels))
         for when in past[:-1]:
-            superseded.extend(_occurrence_effects(program, event, when, members))
+            superseded.extend(_occurrence_effects(program, event, when, members, channels))
     return due, superseded
 
 
@@ -260,10 +301,15 @@ def _event_exists(program: Program, row: EffectRow) -> bool:
 
 
 def plan(program: Program, members: Mapping[str, Sequence[Person]],
-         rows: Mapping[str, EffectRow], now: datetime) -> Plan:
-    """The diff between what ``program`` wants at ``now`` and the ledger's ``rows``."""
+         rows: Mapping[str, EffectRow], now: datetime,
+         channels: Mapping[str, ChannelSpec]) -> Plan:
+    """The diff between what ``program`` wants at ``now`` and the ledger's ``rows``.
+
+    :param channels: the registered channels, by name (``Platforms.channels``).
+    :raises ConfigurationError: a communication names a channel no plugin registers.
+    """
     result = Plan(program.id, now)
-    due, superseded = desired_effects(program, members, now)
+    due, superseded = desired_effects(program, members, now, channels)
     wanted = {e.key for e in due}
     for effect in due:
         row = rows.get(effect.key)
@@ -275,7 +321,7 @@ def plan(program: Program, members: Mapping[str, Sequence[Person]],
             result.actions.append(PlannedAction(
                 "create", effect.key, str(effect.kind), effect.platform,
                 f"{label} (outcome of an earlier run unknown: looked up first)", effect, row))
-        elif (row.state == "done" and _updatable(effect) and not row.completed
+        elif (row.state == "done" and _updatable(effect, channels) and not row.completed
               and row.fingerprint != effect.fingerprint):
             result.actions.append(PlannedAction("update", effect.key, str(effect.kind),
                                                 effect.platform, label, effect, row))
@@ -291,7 +337,7 @@ def plan(program: Program, members: Mapping[str, Sequence[Person]],
             continue
         if row.kind == EffectKind.TRAINING:
             reason = "no longer assigned (module removed or person left the unit)"
-        elif row.channel in ("announcement", "task") and not _event_exists(program, row):
+        elif _retirable(row, channels) and not _event_exists(program, row):
             reason = "its communication was removed from the program"
         else:
             continue
@@ -302,9 +348,21 @@ def plan(program: Program, members: Mapping[str, Sequence[Person]],
     return result
 
 
-def _updatable(effect: Effect) -> bool:
+def _addressing(channel: str | None, channels: Mapping[str, ChannelSpec]) -> Addressing | None:
+    spec = channels.get(channel or "")
+    return spec.addressing if spec else None
+
+
+def _updatable(effect: Effect, channels: Mapping[str, ChannelSpec]) -> bool:
     """Training tasks and announcements change in place; delivered messages are history."""
-    return effect.kind is EffectKind.TRAINING or effect.channel == "announcement"
+    return effect.kind is EffectKind.TRAINING or \
+        _addressing(effect.channel, channels) is Addressing.GROUPS
+
+
+def _retirable(row: EffectRow, channels: Mapping[str, ChannelSpec]) -> bool:
+    """Announcements and open tasks of a removed communication can be taken back; notes and
+    messages already posted are history."""
+    return _addressing(row.channel, channels) in (Addressing.GROUPS, Addressing.PERSON)
 
 
 def _describe(effect: Effect) -> str:

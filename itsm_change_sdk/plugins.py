@@ -8,16 +8,21 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from . import hookspecs
 from .config import platform_settings
 from .errors import ConfigurationError, PluginError
+from .model import Addressing, ChannelSpec
+
+if TYPE_CHECKING:
+    from .hookspecs import ChannelDelivery
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "ChannelRegistry",
     "MetricRegistry",
     "PlatformFactory",
     "PlatformRegistry",
@@ -29,7 +34,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "itsm_change"
-DEFAULT_PLUGINS = ("itsm_change_sdk.sandbox.hooks", "itsm_change_sdk.metrics")
+DEFAULT_PLUGINS = ("itsm_change_sdk.sandbox.hooks", "itsm_change_sdk.metrics",
+                   "itsm_change_sdk.channels")
 
 PlatformFactory = Callable[[Mapping[str, Any]], object]
 
@@ -66,6 +72,49 @@ class PlatformRegistry:
         if name in self.specs:
             raise PluginError(f"platform {name!r} is registered twice; uninstall one of them")
         self.specs[name] = PlatformSpec(name, factory, tuple(settings), tuple(secrets))
+
+
+ChannelFactory = Callable[[Mapping[str, Any]], "ChannelDelivery"]
+
+
+@dataclass(frozen=True)
+class RegisteredChannel:
+    spec: ChannelSpec
+    factory: ChannelFactory | None = None
+    """Builds the delivery of an ``AUDIENCE`` channel; None for channels platforms deliver."""
+    settings: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+
+
+@dataclass
+class ChannelRegistry:
+    """Collects channels from ``itsm_change_register_channels``."""
+
+    channels: dict[str, RegisteredChannel] = field(default_factory=dict)
+
+    def add(
+        self,
+        name: str,
+        addressing: Addressing,
+        description: str,
+        *,
+        factory: ChannelFactory | None = None,
+        settings: Iterable[str] = (),
+        secrets: Iterable[str] = (),
+    ) -> None:
+        if name in self.channels:
+            raise PluginError(f"channel {name!r} is registered twice; uninstall one of them")
+        addressing = Addressing(addressing)
+        if (factory is None) != (addressing is not Addressing.AUDIENCE):
+            raise PluginError(
+                f"channel {name!r}: a channel with {addressing.value!r} addressing "
+                + ("is delivered by the platforms and takes no factory"
+                   if factory is not None else "delivers itself and needs a factory"))
+        self.channels[name] = RegisteredChannel(ChannelSpec(name, addressing, description),
+                                                factory, tuple(settings), tuple(secrets))
+
+    def specs(self) -> dict[str, ChannelSpec]:
+        return {name: entry.spec for name, entry in self.channels.items()}
 
 
 @dataclass
@@ -142,6 +191,12 @@ def platform_spec(pm: pluggy.PluginManager, name: str) -> PlatformSpec:
     return spec
 
 
+def channel_registry(pm: pluggy.PluginManager) -> ChannelRegistry:
+    registry = ChannelRegistry()
+    pm.hook.itsm_change_register_channels(register=registry)
+    return registry
+
+
 def metric_registry(pm: pluggy.PluginManager) -> MetricRegistry:
     registry = MetricRegistry()
     pm.hook.itsm_change_register_metric_kinds(register=registry)
@@ -158,6 +213,24 @@ class Platforms:
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
         self.instances: dict[str, object] = {}
+        self.registered_channels = channel_registry(pm)
+        self.deliveries: dict[str, ChannelDelivery] = {}
+
+    @property
+    def channels(self) -> dict[str, ChannelSpec]:
+        """Every registered channel, by name."""
+        return self.registered_channels.specs()
+
+    def channel(self, name: str) -> ChannelDelivery:
+        """The delivery of the self-delivering channel ``name``, built on first use from its
+        settings (explicit values are not taken: a channel is configured, not scripted)."""
+        if name not in self.deliveries:
+            entry = self.registered_channels.channels.get(name)
+            if entry is None or entry.factory is None:
+                raise ConfigurationError(f"{name!r} is not a channel that delivers itself")
+            settings = platform_settings(name, entry.settings, entry.secrets)
+            self.deliveries[name] = entry.factory(settings)
+        return self.deliveries[name]
 
     @staticmethod
     def plugin_name(platform: str) -> str:
@@ -217,3 +290,6 @@ class Platforms:
             if callable(close):
                 close()
         self.instances.clear()
+        for delivery in self.deliveries.values():
+            delivery.close()
+        self.deliveries.clear()

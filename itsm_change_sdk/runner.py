@@ -18,7 +18,7 @@ from datetime import datetime
 from .errors import APIError, ITSMError
 from .http.retry import is_uncertain
 from .ledger import EffectRow, Ledger
-from .model import EffectKind, EffectRef, EffectResult, Person, Program
+from .model import Effect, EffectKind, EffectRef, EffectResult, Person, Program
 from .planner import Plan, PlannedAction, plan
 from .plugins import Platforms
 
@@ -87,7 +87,7 @@ class Runner:
 
     def plan(self) -> Plan:
         rows = {row.key: row for row in self.ledger.effects(self.program.id)}
-        return plan(self.program, self.members(), rows, self.clock())
+        return plan(self.program, self.members(), rows, self.clock(), self.platforms.channels)
 
     # -- applying ----------------------------------------------------------------------
 
@@ -126,9 +126,13 @@ class Runner:
         pending = [a for a in actions if a.row is not None and a.row.state == "pending"]
         found_keys: set[str] = set()
         for chunk in batches(pending):
-            refs = self.platforms.call(chunk[0].platform, "itsm_change_find_effects",
-                                       kind=EffectKind(chunk[0].kind),
-                                       keys=[a.key for a in chunk]) or []
+            keys = [a.key for a in chunk]
+            target = chunk[0].platform
+            if self._self_delivered(target):
+                refs = self.platforms.channel(target).find_effects(keys)
+            else:
+                refs = self.platforms.call(target, "itsm_change_find_effects",
+                                           kind=EffectKind(chunk[0].kind), keys=keys) or []
             for ref in refs:
                 self.ledger.record_found(ref, self.clock())
                 found_keys.add(ref.key)
@@ -164,8 +168,7 @@ class Runner:
             return []
         hook = WRITE_HOOKS[claimed[0].kind]
         try:
-            results: list[EffectResult] = self.platforms.call(
-                platform, hook, effects=claimed, known=known) or []
+            results: list[EffectResult] = self._send(platform, hook, claimed, known)
         except APIError as exc:
             uncertain = is_uncertain(exc)
             for effect in claimed:
@@ -189,6 +192,20 @@ class Runner:
                 self.platforms.pm.hook.itsm_change_communication_sent(
                     program=self.program, effect=effect)
         return out
+
+    def _self_delivered(self, target: str) -> bool:
+        """Whether ``target`` names a channel that delivers itself rather than a platform
+        (its effects carry the channel's name as their platform)."""
+        spec = self.platforms.channels.get(target)
+        return spec is not None and not spec.delivered_by_platform
+
+    def _send(self, target: str, hook: str, effects: list[Effect],
+              known: dict[str, EffectRef]) -> list[EffectResult]:
+        if self._self_delivered(target):
+            return self.platforms.channel(target).deliver(effects, known)
+        results: list[EffectResult] = self.platforms.call(
+            target, hook, effects=effects, known=known) or []
+        return results
 
     def _retire(self, actions: list[PlannedAction]) -> list[tuple[str, str, str | None]]:
         platform = actions[0].platform

@@ -23,7 +23,7 @@ import pluggy
 from .config import ledger_url
 from .errors import ProgramError, ProgramIssue
 from .ledger import EffectRow, Ledger
-from .model import Channel, Program, utcnow
+from .model import BUILTIN_CHANNELS, Addressing, ChannelSpec, Program, utcnow
 from .planner import Plan
 from .plugins import Platforms, get_plugin_manager
 from .runner import ApplyReport, Runner
@@ -32,18 +32,23 @@ from .sync import Syncer, SyncReport
 __all__ = ["Workspace", "retarget"]
 
 
-def retarget(program: Program, platform: str) -> Program:
+def retarget(program: Program, platform: str,
+             channels: Mapping[str, ChannelSpec] | None = None) -> Program:
     """The same program with every unit on ``platform``: rehearse on the sandbox, then run
     the unchanged file against production with ``--platform``.
 
-    A ``ticket_note`` names its record per platform, so each needs one for ``platform``.
+    A ``ticket_note`` (any channel that notes on a record) names its record per platform,
+    so each needs one for ``platform``. ``channels`` are the registered channels (None: the
+    built-in ones).
     """
+    specs = channels if channels is not None else {c.name: c for c in BUILTIN_CHANNELS}
+    on_record = {name for name, spec in specs.items() if spec.addressing is Addressing.RECORD}
     missing = [
         ProgramIssue(f"communications.{index}.record",
                      f"communication {event.id!r} has no record on {platform!r}; add one, "
                      f"e.g. record: {{{platform}: <the change record's number or key>}}")
         for index, event in enumerate(program.communications)
-        if event.channel is Channel.TICKET_NOTE and platform not in event.record
+        if event.channel in on_record and platform not in event.record
     ]
     if missing:
         raise ProgramError(program.source or program.id, missing)

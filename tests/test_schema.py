@@ -194,14 +194,14 @@ def test_example_training(example: Program):
 def test_example_communications_convert_london_time_to_utc(example: Program):
     events = {e.id: e for e in example.communications}
     kickoff = events["kickoff-alliance"]
-    assert kickoff.channel is Channel.TICKET_NOTE
+    assert kickoff.channel == Channel.TICKET_NOTE
     assert kickoff.audience == ("alliance",)
     assert kickoff.record == {"sandbox": "CHG0001001", "servicenow": "CHG0030001",
                               "jira": "HELP-1", "freshservice": "#SR-1001"}
     # January: London is on GMT, so 09:00 local is 09:00 UTC.
     assert kickoff.at == datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
     assert kickoff.cadence is None
-    assert events["kickoff-all"].channel is Channel.ANNOUNCEMENT
+    assert events["kickoff-all"].channel == Channel.ANNOUNCEMENT
     assert events["kickoff-all"].audience == tuple(u.id for u in example.units)
     # April: London is on BST (UTC+1), so 08:30 local is 07:30 UTC.
     assert events["golive-wave-3"].at == datetime(2027, 4, 19, 7, 30, tzinfo=UTC)
@@ -215,7 +215,7 @@ def test_example_checkins_run_every_two_weeks_with_the_pulse(example: Program):
     checkins = [e for e in example.communications if e.cadence is not None]
     assert [e.id for e in checkins] == ["checkin-pilot", "checkin-wave-2", "checkin-wave-3"]
     for event in checkins:
-        assert event.channel is Channel.TASK
+        assert event.channel == Channel.TASK
         assert event.survey == "adkar-pulse"
         assert event.at is None
         assert event.cadence is not None and event.cadence.every_days == 14

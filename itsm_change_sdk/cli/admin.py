@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import click
 
 from ..model import CheckStatus
-from ..plugins import get_plugin_manager, platform_registry
+from ..plugins import channel_registry, get_plugin_manager, platform_registry
 from .common import open_workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,6 +38,13 @@ def plugins(hook: str | None) -> None:
         for hook_name in platform_hooks:
             click.echo(f"    {hook_name}")
     click.echo(f"Platforms: {', '.join(sorted(registry.specs))}")
+    channels = channel_registry(pm).channels
+    for name, entry in sorted(channels.items()):
+        by = "delivered by each platform" if entry.spec.delivered_by_platform \
+            else "delivers itself"
+        click.echo(f"channel {name} ({entry.spec.addressing.value}, {by}): "
+                   f"{entry.spec.description}")
+    click.echo(f"Channels: {', '.join(sorted(channels))}")
 
 
 def _platforms_option(fn: F) -> F:

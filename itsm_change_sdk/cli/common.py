@@ -31,14 +31,16 @@ def load(program_file: Path, platform: str | None, ws: Workspace | None = None) 
     from ..schema import load_program
 
     kinds = None
+    channels = None
     if ws is not None:
         from ..plugins import metric_registry, platform_spec
 
         kinds = set(metric_registry(ws.pm).kinds)
+        channels = ws.platforms.channels
         if platform:
             platform_spec(ws.pm, platform)
-    program = load_program(program_file, metric_kinds=kinds)
-    return retarget(program, platform) if platform else program
+    program = load_program(program_file, metric_kinds=kinds, channels=channels)
+    return retarget(program, platform, channels) if platform else program
 
 
 def open_workspace(db: str | None) -> Workspace:

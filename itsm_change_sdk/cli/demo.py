@@ -20,9 +20,11 @@ from .common import db_option
 def demo(seed: int, weeks: int, program_file: Path | None, db: str | None) -> None:
     """Reset the sandbox, run the example program on it for some weeks, print a summary."""
     from ..demo import example_program_path, run_demo
+    from ..plugins import channel_registry, get_plugin_manager
     from ..schema import load_program
 
-    program = load_program(program_file or example_program_path())
+    channels = channel_registry(get_plugin_manager()).specs()
+    program = load_program(program_file or example_program_path(), channels=channels)
     result = run_demo(program, db=db, seed=seed, weeks=weeks, echo=click.echo)
     click.echo("")
     click.echo(result.render())

@@ -143,6 +143,11 @@ class Transport:
         self.calls = 0
         """Requests sent, including retries (for benchmarks and tests)."""
 
+    def safe_url(self, url: str) -> str:
+        """``url`` fit for a log or an error: no userinfo, secret query values or known
+        secrets (a webhook URL whose path is its token)."""
+        return self.redact(redact_url(url))
+
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
             return path
@@ -213,7 +218,7 @@ class Transport:
             raise self._transport_error(TransportError, self.redact(str(exc))[:200], method,
                                         url, False) from exc
         elapsed = (time.monotonic() - started) * 1000
-        log.info("%s %s %s %s %.0fms", self.platform, method, redact_url(url),
+        log.info("%s %s %s %s %.0fms", self.platform, method, self.safe_url(url),
                  response.status_code, elapsed)
         self.pacer.after_response(response.headers, response.status_code)
         if response.status_code >= 400:
@@ -232,7 +237,7 @@ class Transport:
                 f"expected JSON but got {kind}; is the URL right and the account an API user?",
                 platform=self.platform,
                 method=response.request.method or "",
-                url=redact_url(response.url),
+                url=self.safe_url(response.url),
                 status_code=response.status_code,
                 body=self.redact(response.text[:_BODY_LIMIT]),
             ) from exc
@@ -248,7 +253,7 @@ class Transport:
     def _transport_error(
         self, cls: type[TransportError], message: str, method: str, url: str, retryable: bool
     ) -> TransportError:
-        return cls(message, platform=self.platform, method=method, url=redact_url(url),
+        return cls(message, platform=self.platform, method=method, url=self.safe_url(url),
                    retryable=retryable)
 
     def _status_error(
@@ -274,7 +279,7 @@ class Transport:
         kwargs: dict[str, Any] = dict(
             platform=self.platform,
             method=method,
-            url=redact_url(url),
+            url=self.safe_url(url),
             status_code=status,
             request_id=request_id,
             body=self.redact(body),

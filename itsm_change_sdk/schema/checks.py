@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from ..model import Channel, Wave
+from ..model import Addressing, ChannelSpec, Wave
 from .fields import Loaded
 from .schemas import SECTIONS
 
@@ -54,143 +54,199 @@ def cross_checks(
     raw: Mapping[str, Any],
     data: Mapping[str, Any],
     metric_kinds: Collection[str] | None,
+    channels: Mapping[str, ChannelSpec],
 ) -> list[tuple[str, str]]:
     """``(path, message)`` for each rule across items that is broken.
 
     References are read from the raw items, so that an item with another problem still has
     its references checked; a value of the wrong type is left to the schema's message.
+    The rules run section by section, in the order a reader meets them in the file.
     """
-    issues: list[tuple[str, str]] = []
+    checks = _CrossChecks(raw)
+    checks.unique_ids()
+    checks.units()
+    checks.wave_order(data)
+    checks.goals(metric_kinds)
+    checks.alliance()
+    checks.training()
+    checks.communications(channels)
+    checks.prompts()
+    return checks.issues
 
-    def issue(path: str, message: str) -> None:
-        issues.append((path, message))
 
-    for section in SECTIONS:
-        first: dict[str, int] = {}
-        for index, item in _raw_items(raw, section):
-            ident = _text(item.get("id"))
-            if ident is None:
-                continue
-            if ident in first:
-                issue(
-                    f"{section}.{index}.id",
-                    f"duplicate id '{ident}': already used by {section}.{first[ident]}; "
-                    f"ids must be unique within {section}",
-                )
-            first.setdefault(ident, index)
+class _CrossChecks:
+    """One program's cross-item rules; each method checks one section."""
 
-    wave_ids = _raw_ids(raw, "waves")
-    unit_ids = _raw_ids(raw, "units")
-    survey_ids = _raw_ids(raw, "surveys")
-    platforms = {name for _, name in _strings(raw.get("platforms"))}
-    platforms_known = bool(platforms)  # else the platforms field has its own issue
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.raw = raw
+        self.issues: list[tuple[str, str]] = []
+        self.wave_ids = _raw_ids(raw, "waves")
+        self.unit_ids = _raw_ids(raw, "units")
+        self.survey_ids = _raw_ids(raw, "surveys")
+        self.platforms = {name for _, name in _strings(raw.get("platforms"))}
+        self.unit_platform: dict[str, str] = {}
+        self.alliance_units: set[str] = set()
+        self.has_alliance = bool(_raw_items(raw, "alliance"))
 
-    def check_ref(path: str, value: Any, known: set[str], what: str) -> None:
+    # -- shared rules ----------------------------------------------------------------------
+
+    def issue(self, path: str, message: str) -> None:
+        self.issues.append((path, message))
+
+    def check_ref(self, path: str, value: Any, known: set[str], what: str) -> None:
         ref = _text(value)
         if ref is not None and ref not in known:
-            issue(path, f"unknown {what} '{ref}'; {_known(known, what)}")
+            self.issue(path, f"unknown {what} '{ref}'; {_known(known, what)}")
 
-    def check_refs(path: str, value: Any, known: set[str], what: str) -> None:
+    def check_refs(self, path: str, value: Any, known: set[str], what: str) -> None:
         for pos, ref in _strings(value):
-            check_ref(f"{path}.{pos}", ref, known, what)
+            self.check_ref(f"{path}.{pos}", ref, known, what)
 
-    def check_platform(path: str, name: Any) -> None:
-        if isinstance(name, str) and platforms_known and name not in platforms:
-            issue(
+    def check_platform(self, path: str, name: Any) -> None:
+        # Without platforms listed, the platforms field has its own issue.
+        if isinstance(name, str) and self.platforms and name not in self.platforms:
+            self.issue(
                 path,
                 f"platform '{name}' is not listed in platforms "
-                f"({', '.join(sorted(platforms)) or 'none'}); add it there or fix the name",
+                f"({', '.join(sorted(self.platforms)) or 'none'}); add it there or fix the name",
             )
 
-    def check_filter(path: str, value: Any) -> None:
+    def check_filter(self, path: str, value: Any) -> None:
         if isinstance(value, Mapping):
-            check_platform(f"{path}.platform", value.get("platform"))
+            self.check_platform(f"{path}.platform", value.get("platform"))
 
-    unit_platform: dict[str, str] = {}
-    for index, item in _raw_items(raw, "units"):
-        path = f"units.{index}"
-        if item.get("id") == ALLIANCE_AUDIENCE:
-            issue(
-                f"{path}.id",
-                "the id 'alliance' is reserved for the management alliance in audiences; "
-                "choose another unit id",
-            )
-        check_ref(f"{path}.wave", item.get("wave"), wave_ids, "wave")
-        check_platform(f"{path}.platform", item.get("platform"))
-        ident, platform = _text(item.get("id")), _text(item.get("platform"))
-        if ident is not None and platform is not None:
-            unit_platform.setdefault(ident, platform)
+    # -- sections ----------------------------------------------------------------------
 
-    previous: Wave | None = None
-    for index, wave in _loaded(data, "waves"):
-        if previous is not None and wave.starts <= previous.starts:
-            issue(
-                f"waves.{index}.starts",
-                f"waves must be listed in start order (the first is the pilot): "
-                f"'{wave.id}' starts {wave.starts}, not after '{previous.id}' "
-                f"({previous.starts})",
-            )
-        previous = wave
+    def unique_ids(self) -> None:
+        for section in SECTIONS:
+            first: dict[str, int] = {}
+            for index, item in _raw_items(self.raw, section):
+                ident = _text(item.get("id"))
+                if ident is None:
+                    continue
+                if ident in first:
+                    self.issue(
+                        f"{section}.{index}.id",
+                        f"duplicate id '{ident}': already used by {section}.{first[ident]}; "
+                        f"ids must be unique within {section}",
+                    )
+                first.setdefault(ident, index)
 
-    for index, item in _raw_items(raw, "goals"):
-        path = f"goals.{index}"
-        metric = _text(item.get("metric"))
-        if metric is not None and metric_kinds is not None and metric not in metric_kinds:
-            known = ", ".join(sorted(metric_kinds)) or "none"
-            issue(f"{path}.metric", f"unknown metric '{metric}'; metrics are: {known}")
-        check_refs(f"{path}.units", item.get("units"), unit_ids, "unit")
-        check_filter(f"{path}.filter", item.get("filter"))
+    def units(self) -> None:
+        for index, item in _raw_items(self.raw, "units"):
+            path = f"units.{index}"
+            if item.get("id") == ALLIANCE_AUDIENCE:
+                self.issue(
+                    f"{path}.id",
+                    "the id 'alliance' is reserved for the management alliance in audiences; "
+                    "choose another unit id",
+                )
+            self.check_ref(f"{path}.wave", item.get("wave"), self.wave_ids, "wave")
+            self.check_platform(f"{path}.platform", item.get("platform"))
+            ident, platform = _text(item.get("id")), _text(item.get("platform"))
+            if ident is not None and platform is not None:
+                self.unit_platform.setdefault(ident, platform)
 
-    alliance_units: set[str] = set()
-    alliance_items = _raw_items(raw, "alliance")
-    for index, item in alliance_items:
-        alliance_units.update(ref for _, ref in _strings(item.get("units")))
-        check_refs(f"alliance.{index}.units", item.get("units"), unit_ids, "unit")
-        check_refs(f"alliance.{index}.signs_off", item.get("signs_off"), wave_ids, "wave")
+    def wave_order(self, data: Mapping[str, Any]) -> None:
+        previous: Wave | None = None
+        for index, wave in _loaded(data, "waves"):
+            if previous is not None and wave.starts <= previous.starts:
+                self.issue(
+                    f"waves.{index}.starts",
+                    f"waves must be listed in start order (the first is the pilot): "
+                    f"'{wave.id}' starts {wave.starts}, not after '{previous.id}' "
+                    f"({previous.starts})",
+                )
+            previous = wave
 
-    for index, item in _raw_items(raw, "training"):
-        check_refs(f"training.{index}.audience", item.get("audience"), unit_ids, "unit")
+    def goals(self, metric_kinds: Collection[str] | None) -> None:
+        for index, item in _raw_items(self.raw, "goals"):
+            path = f"goals.{index}"
+            metric = _text(item.get("metric"))
+            if metric is not None and metric_kinds is not None and metric not in metric_kinds:
+                known = ", ".join(sorted(metric_kinds)) or "none"
+                self.issue(f"{path}.metric", f"unknown metric '{metric}'; metrics are: {known}")
+            self.check_refs(f"{path}.units", item.get("units"), self.unit_ids, "unit")
+            self.check_filter(f"{path}.filter", item.get("filter"))
 
-    for index, item in _raw_items(raw, "communications"):
-        path = f"communications.{index}"
+    def alliance(self) -> None:
+        for index, item in _raw_items(self.raw, "alliance"):
+            self.alliance_units.update(ref for _, ref in _strings(item.get("units")))
+            self.check_refs(f"alliance.{index}.units", item.get("units"), self.unit_ids, "unit")
+            self.check_refs(f"alliance.{index}.signs_off", item.get("signs_off"), self.wave_ids,
+                            "wave")
+
+    def training(self) -> None:
+        for index, item in _raw_items(self.raw, "training"):
+            self.check_refs(f"training.{index}.audience", item.get("audience"), self.unit_ids,
+                            "unit")
+
+    def communications(self, channels: Mapping[str, ChannelSpec]) -> None:
+        for index, item in _raw_items(self.raw, "communications"):
+            path = f"communications.{index}"
+            audience_units = self._audience(path, item)
+            self.check_ref(f"{path}.survey", item.get("survey"), self.survey_ids, "survey")
+            self._channel_and_record(path, item, channels, audience_units)
+
+    def _audience(self, path: str, item: Mapping[str, Any]) -> set[str]:
+        """The units a communication reaches (the alliance's units for 'alliance')."""
         audience_units: set[str] = set()
         for pos, target in _strings(item.get("audience")):
             if target == ALLIANCE_AUDIENCE:
-                if not alliance_items:
-                    issue(
+                if not self.has_alliance:
+                    self.issue(
                         f"{path}.audience.{pos}",
                         "audience 'alliance' but the program lists no alliance members",
                     )
-                audience_units.update(alliance_units)
-            elif target not in unit_ids:
-                issue(
+                audience_units.update(self.alliance_units)
+            elif target not in self.unit_ids:
+                self.issue(
                     f"{path}.audience.{pos}",
                     f"unknown audience '{target}': expected a unit id or 'alliance'; "
-                    f"{_known(unit_ids, 'unit')}",
+                    f"{_known(self.unit_ids, 'unit')}",
                 )
             else:
                 audience_units.add(target)
-        check_ref(f"{path}.survey", item.get("survey"), survey_ids, "survey")
+        return audience_units
+
+    def _channel_and_record(self, path: str, item: Mapping[str, Any],
+                            channels: Mapping[str, ChannelSpec],
+                            audience_units: set[str]) -> None:
+        """The channel is registered; a record is given exactly where the channel notes on
+        one, for every platform the audience uses."""
+        name = _text(item.get("channel"))
+        spec = channels.get(name) if name is not None else None
+        if name is not None and spec is None:
+            self.issue(f"{path}.channel",
+                       f"unknown channel '{name}'; channels are: {', '.join(sorted(channels))}"
+                       " (a channel plugin adds more)")
         record = item.get("record")
         record = record if isinstance(record, Mapping) else None
-        for name in record or ():
-            check_platform(f"{path}.record.{name}", name)
+        for platform in record or ():
+            self.check_platform(f"{path}.record.{platform}", platform)
+        if spec is None:
+            return
+        if spec.addressing is not Addressing.RECORD:
+            if record:
+                self.issue(f"{path}.record",
+                           f"record is used only by the ticket_note channel and other channels "
+                           f"that note on a record (this channel is '{name}'); remove it or "
+                           "change the channel")
+            return
         # A record of the wrong type has its own issue; only a missing or mapped one is checked.
-        if item.get("channel") == Channel.TICKET_NOTE.value and (
-            record is not None or item.get("record") is None
-        ):
-            needed = {unit_platform[u] for u in audience_units if u in unit_platform}
-            missing = sorted(needed - set(record or ()))
-            if missing:
-                example = ", ".join(f"{name}: CHG0001001" for name in missing)
-                issue(
-                    f"{path}.record",
-                    f"a ticket_note needs the record to note on for each platform its audience "
-                    f"uses; missing: {', '.join(missing)} (e.g. record: {{{example}}})",
-                )
+        if record is None and item.get("record") is not None:
+            return
+        needed = {self.unit_platform[u] for u in audience_units if u in self.unit_platform}
+        missing = sorted(needed - set(record or ()))
+        if missing:
+            example = ", ".join(f"{platform}: CHG0001001" for platform in missing)
+            self.issue(
+                f"{path}.record",
+                f"a {name} needs the record to note on for each platform its audience "
+                f"uses; missing: {', '.join(missing)} (e.g. record: {{{example}}})",
+            )
 
-    for index, item in _raw_items(raw, "prompts"):
-        check_refs(f"prompts.{index}.units", item.get("units"), unit_ids, "unit")
-        check_filter(f"prompts.{index}.filter", item.get("filter"))
-
-    return issues
+    def prompts(self) -> None:
+        for index, item in _raw_items(self.raw, "prompts"):
+            self.check_refs(f"prompts.{index}.units", item.get("units"), self.unit_ids, "unit")
+            self.check_filter(f"prompts.{index}.filter", item.get("filter"))

@@ -108,6 +108,15 @@ class Slug(_Pattern):
     )
 
 
+class ChannelName(_Pattern):
+    what = "a channel"
+    pattern = _METRIC_RE
+    hint = (
+        "; channels are lowercase letters, digits, underscores and dashes "
+        "(e.g. 'announcement', 'task', 'ticket_note')"
+    )
+
+
 class MetricName(_Pattern):
     what = "a metric kind"
     pattern = _METRIC_RE

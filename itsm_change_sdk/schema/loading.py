@@ -13,7 +13,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from ..errors import ProgramError, ProgramIssue
-from ..model import Program
+from ..model import BUILTIN_CHANNELS, ChannelSpec, Program
 from .checks import cross_checks
 from .fields import program_tz, zone
 from .messages import SCHEMA_KEY, UNKNOWN, describe, join_path
@@ -25,11 +25,17 @@ def load_program(
     path: str | Path,
     *,
     metric_kinds: Collection[str] | None = None,
+    channels: Mapping[str, ChannelSpec] | None = None,
 ) -> Program:
-    """Load and check a program file (``.yaml``/``.yml``, or ``.json``)."""
+    """Load and check a program file (``.yaml``/``.yml``, or ``.json``).
+
+    :param metric_kinds: the metric kinds goals may name (None: not checked).
+    :param channels: the channels communications may name (None: the built-in ones); a
+        workspace passes every registered channel (``Platforms.channels``).
+    """
     file = str(path)
     text = read_file(Path(path), file)
-    return load_program_text(text, source=file, metric_kinds=metric_kinds)
+    return load_program_text(text, source=file, metric_kinds=metric_kinds, channels=channels)
 
 
 def load_program_text(
@@ -37,10 +43,12 @@ def load_program_text(
     *,
     source: str = "<string>",
     metric_kinds: Collection[str] | None = None,
+    channels: Mapping[str, ChannelSpec] | None = None,
 ) -> Program:
     """Load a program from YAML or JSON text (JSON when ``source`` ends in ``.json``)."""
     data, lines = parse_text(text, source)
-    return load_program_data(data, source=source, metric_kinds=metric_kinds, lines=lines)
+    return load_program_data(data, source=source, metric_kinds=metric_kinds, lines=lines,
+                             channels=channels)
 
 
 def load_program_data(
@@ -49,6 +57,7 @@ def load_program_data(
     source: str = "<data>",
     metric_kinds: Collection[str] | None = None,
     lines: Mapping[str, int] | None = None,
+    channels: Mapping[str, ChannelSpec] | None = None,
 ) -> Program:
     """Check an already-parsed program mapping and build the :class:`Program`.
 
@@ -73,7 +82,9 @@ def load_program_data(
             found = list(_flatten(exc.messages))
     finally:
         program_tz.reset(token)
-    found.extend(cross_checks(data, loaded, metric_kinds))
+    if channels is None:
+        channels = {spec.name: spec for spec in BUILTIN_CHANNELS}
+    found.extend(cross_checks(data, loaded, metric_kinds, channels))
     if found:
         raise ProgramError(source, _issues(found, line_map))
 

@@ -15,7 +15,6 @@ from ..model import (
     ADKAR_DIMENSIONS,
     AllianceMember,
     Cadence,
-    Channel,
     CommunicationEvent,
     Goal,
     Prompt,
@@ -26,6 +25,7 @@ from ..model import (
     Wave,
 )
 from .fields import (
+    ChannelName,
     Choice,
     Date,
     DateTime,
@@ -260,7 +260,7 @@ class CadenceSchema(_Base):
 class CommunicationEventSchema(_Base):
     id = Slug("a communication id", required=True)
     title = Text("the communication's title", required=True)
-    channel = Choice(tuple(c.value for c in Channel), required=True)
+    channel = ChannelName(required=True)
     audience = ListOf(
         Slug("a unit id or 'alliance'"),
         "a list of unit ids, or 'alliance' for the management alliance",
@@ -299,19 +299,13 @@ class CommunicationEventSchema(_Base):
                 "the template uses {survey} but the communication has no survey: "
                 "attach one with 'survey: <id>' or remove the placeholder"
             )
-        if _has(data, "record", "channel") and data["record"] and data["channel"] != "ticket_note":
-            errors.setdefault("record", []).append(
-                f"record is used only by the ticket_note channel (this channel is "
-                f"'{data['channel']}'); remove it or change the channel"
-            )
         if errors:
             raise ValidationError(errors)
 
     @post_load
     def make(self, data: dict[str, Any], **kwargs: Any) -> CommunicationEvent:
         every = data.pop("every")
-        return CommunicationEvent(**{**data, "channel": Channel(data["channel"]),
-                                     "cadence": every})
+        return CommunicationEvent(**{**data, "cadence": every})
 
 
 class SurveySchema(_Base):
