@@ -25,6 +25,12 @@ for some of their keys. A known key is updated in place; any other key is create
 return one :class:`~itsm_change_sdk.model.EffectResult` per effect, in order; a failure of
 one item is a failed result, an exception fails the whole call.
 
+What a hook may raise is part of its contract, and each docstring says it: a platform hook
+lets an :class:`~itsm_change_sdk.errors.APIError` from the HTTP layer through (the call
+fails, and the caller reports it and tries again on its next run), raises
+:class:`~itsm_change_sdk.errors.ConfigurationError` for a setting or program value that must
+be fixed, and never a bare exception; an observer catches its own errors.
+
 Hooks only ever gain arguments; a plugin may accept any subset of a hook's arguments.
 """
 
@@ -138,6 +144,8 @@ def itsm_change_register_platforms(register: PlatformRegistry) -> None:
     methods are the platform hooks below, marked with ``@hookimpl``.
 
     :param register: the registry; a name may be registered once.
+    :raises ~itsm_change_sdk.errors.PluginError: from ``register.add``, for a name registered
+        twice. An instance lacking a required platform hook is refused later, when enabled.
 
     .. versionadded:: 0.1
     """
@@ -147,7 +155,9 @@ def itsm_change_register_platforms(register: PlatformRegistry) -> None:
 def itsm_change_register_commands(cli: click.Group) -> None:
     """Add commands to the ``itsm-change`` command line.
 
-    :param cli: the top-level click group.
+    :param cli: the top-level click group; add with ``cli.add_command(...)``.
+    :raises nothing: a command's own errors are its business; raise ``click.ClickException``
+        (or an :class:`~itsm_change_sdk.errors.ITSMError`) from the command for a plain message.
 
     .. versionadded:: 0.1
     """
@@ -179,6 +189,8 @@ def itsm_change_register_metric_kinds(register: MetricRegistry) -> None:
     """Contribute metric kinds that goals can name (``register.add(kind)``).
 
     :param register: the registry of :class:`itsm_change_sdk.metrics.MetricKind` objects.
+    :raises ~itsm_change_sdk.errors.PluginError: from ``register.add``, for a kind registered
+        twice.
 
     .. versionadded:: 0.1
     """
@@ -196,8 +208,18 @@ def itsm_change_publish_training(
     An effect whose key already exists on the platform is updated in place (due date, text).
     Use the platform's bulk endpoint where it has one.
 
-    :param effects: training effects (``kind == "training"``), each with a ``recipient``.
-    :return: one result per effect, in the same order.
+    :param effects: training effects (``kind == "training"``), each with a ``recipient``
+        (a person whose ``id`` is the platform's user id), a ``title``, a plain-text ``body``
+        and a ``due`` date.
+    :param known: for keys the ledger already holds, where the record is: update it in place.
+        Any other key is created (with the key stored where :func:`itsm_change_find_effects`
+        finds it).
+    :return: one result per effect, in the same order; a failure of one item is a failed
+        result (``uncertain`` when it may have been applied).
+    :raises ~itsm_change_sdk.errors.APIError: the platform refused or could not be reached
+        (``AuthenticationError``, ``PermissionDenied``, ``RateLimited`` after retries ...);
+        the whole call fails and the runner records every effect as not written.
+    :raises ~itsm_change_sdk.errors.ConfigurationError: a setting the call needs is wrong.
 
     .. versionadded:: 0.1
     """
@@ -207,8 +229,10 @@ def itsm_change_publish_training(
 def itsm_change_training_status(refs: Sequence[EffectRef]) -> list[TrainingStatus]:
     """Read back whether each training task is complete.
 
-    :param refs: tasks published earlier.
-    :return: one status per ref that still exists.
+    :param refs: tasks published earlier (from the ledger), at most 100 per call.
+    :return: one status per ref that still exists; a deleted task is left out.
+    :raises ~itsm_change_sdk.errors.APIError: the platform refused or could not be reached;
+        the caller reports it and tries again on its next run.
 
     .. versionadded:: 0.1
     """
@@ -219,6 +243,13 @@ def itsm_change_retire_effects(refs: Sequence[EffectRef]) -> list[EffectResult]:
     """Retire records the program no longer wants (a removed module's open tasks, an
     announcement whose event was removed). Close or cancel rather than delete, so history
     stays; a record already gone counts as retired.
+
+    :param refs: the records to retire (training tasks, acknowledgement tasks, announcements).
+    :return: one result per ref, in the same order.
+    :raises ~itsm_change_sdk.errors.APIError: the platform refused or could not be reached
+        (``AuthenticationError``, ``PermissionDenied``, ``RateLimited`` after retries ...);
+        the whole call fails and the runner records every effect as not written.
+    :raises ~itsm_change_sdk.errors.ConfigurationError: a setting the call needs is wrong.
 
     .. versionadded:: 0.1
     """
@@ -233,10 +264,19 @@ def itsm_change_deliver_communication(
 ) -> list[EffectResult]:
     """Deliver communication effects on their channel (``effect.channel``): an announcement
     to ``audience_groups``, an acknowledgement task to ``recipient``, or a note on
-    ``ticket_id``. Raise :class:`~itsm_change_sdk.errors.UnsupportedOperation` for a channel
-    the platform lacks.
+    ``ticket_id``.
 
+    :param effects: message effects (``kind == "message"``) on a channel the platforms
+        deliver (``announcement`` between ``visible_from`` and ``visible_until``, ``task`` for
+        ``recipient``, ``ticket_note`` on ``ticket_id``, or a plugin channel with the same
+        addressing).
+    :param known: keys delivered before; an announcement still visible is updated in place.
     :return: one result per effect, in the same order.
+    :raises ~itsm_change_sdk.errors.UnsupportedOperation: a channel the platform lacks.
+    :raises ~itsm_change_sdk.errors.APIError: the platform refused or could not be reached
+        (``AuthenticationError``, ``PermissionDenied``, ``RateLimited`` after retries ...);
+        the whole call fails and the runner records every effect as not written.
+    :raises ~itsm_change_sdk.errors.ConfigurationError: a setting the call needs is wrong.
 
     .. versionadded:: 0.1
     """
@@ -252,6 +292,15 @@ def itsm_change_request_feedback(
     """Ask each recipient for a survey answer (a task or request carrying the survey's
     instructions, or the platform's own survey where the plugin supports it).
 
+    :param effects: feedback requests (``kind == "feedback_request"``), each with a
+        ``recipient``, a body that quotes the feedback marker, and ``meta["survey"]``.
+    :param known: keys requested before: update in place.
+    :return: one result per effect, in the same order.
+    :raises ~itsm_change_sdk.errors.APIError: the platform refused or could not be reached
+        (``AuthenticationError``, ``PermissionDenied``, ``RateLimited`` after retries ...);
+        the whole call fails and the runner records every effect as not written.
+    :raises ~itsm_change_sdk.errors.ConfigurationError: a setting the call needs is wrong.
+
     .. versionadded:: 0.1
     """
 
@@ -264,6 +313,11 @@ def itsm_change_find_comments(marker: str, since: datetime | None) -> Iterable[C
     narrowest query its platform allows. Return an iterator to keep memory bounded. Leave out
     the notes the plugin wrote itself: survey requests quote the marker.
 
+    :param marker: the program's feedback marker, e.g. ``#feedback``.
+    :param since: only comments created after this time; None for all of them.
+    :raises ~itsm_change_sdk.errors.APIError: the platform refused or could not be reached;
+        the caller reports it and tries again on its next run.
+
     .. versionadded:: 0.1
     """
 
@@ -273,6 +327,14 @@ def itsm_change_collect_survey_answers(
     program: Program, since: datetime | None
 ) -> Iterable[FeedbackResponse]:
     """Answers collected by the platform's own survey feature, where the plugin supports it.
+
+    Optional: implement it only where the platform exposes survey answers.
+
+    :param program: the program whose surveys (``program.surveys``) the answers belong to.
+    :param since: only answers submitted after this time; None for all of them.
+    :return: one response per answer, each with a stable ``id`` (it is recorded once).
+    :raises ~itsm_change_sdk.errors.APIError: the platform refused or could not be reached;
+        the caller reports it and tries again on its next run.
 
     .. versionadded:: 0.1
     """
@@ -290,6 +352,15 @@ def itsm_change_find_tickets(
     Values from the filter must be quoted for the platform's query language so that no value
     can change the query.
 
+    :param filter: the prompt's or goal's ticket filter (kinds, categories, services, groups,
+        channels, priorities; empty fields match anything).
+    :param since: only tickets updated after this time; None for all of them.
+    :param open_only: leave out resolved and closed tickets.
+    :raises ~itsm_change_sdk.errors.ITSMError: a value the query language cannot carry safely
+        may be refused instead of quoted.
+    :raises ~itsm_change_sdk.errors.APIError: the platform refused or could not be reached;
+        the caller reports it and tries again on its next run.
+
     .. versionadded:: 0.1
     """
 
@@ -297,6 +368,11 @@ def itsm_change_find_tickets(
 @_platform_hook()
 def itsm_change_get_ticket(ticket_id: str) -> Ticket | None:
     """Re-read one ticket (a webhook is a hint; this is the truth).
+
+    :param ticket_id: the platform's id or number of the ticket.
+    :return: the ticket, or None when it does not exist (any more).
+    :raises ~itsm_change_sdk.errors.APIError: the platform refused or could not be reached;
+        the caller reports it and tries again on its next run.
 
     .. versionadded:: 0.1
     """
@@ -308,6 +384,15 @@ def itsm_change_post_prompts(
 ) -> list[EffectResult]:
     """Post prompts as staff-only notes on ``effect.ticket_id`` (work note, internal comment,
     private note). The text is plain and must not be interpreted as markup.
+
+    :param effects: prompt effects (``kind == "prompt"``), one per ticket, whose keys end with
+        the ticket's id.
+    :param known: keys posted before: leave the note, or update it in place.
+    :return: one result per effect, in the same order.
+    :raises ~itsm_change_sdk.errors.APIError: the platform refused or could not be reached
+        (``AuthenticationError``, ``PermissionDenied``, ``RateLimited`` after retries ...);
+        the whole call fails and the runner records every effect as not written.
+    :raises ~itsm_change_sdk.errors.ConfigurationError: a setting the call needs is wrong.
 
     .. versionadded:: 0.1
     """
@@ -321,6 +406,12 @@ def itsm_change_find_effects(kind: EffectKind, keys: Sequence[str]) -> list[Effe
     The keys of notes (prompts, ``ticket_note`` messages) end with ``:<ticket id or number>``,
     so a plugin can search that record's notes.
 
+    :param kind: the kind of every key (training, message, feedback request or prompt).
+    :param keys: correlation keys, at most 100 per call.
+    :return: a ref for each key found on the platform.
+    :raises ~itsm_change_sdk.errors.APIError: the platform refused or could not be reached;
+        the caller reports it and tries again on its next run.
+
     .. versionadded:: 0.1
     """
 
@@ -329,6 +420,10 @@ def itsm_change_find_effects(kind: EffectKind, keys: Sequence[str]) -> list[Effe
 def itsm_change_stream_tickets(since: datetime | None) -> Iterable[Ticket]:
     """Every ticket updated after ``since`` (all of them where ``since`` is None), oldest
     update first, as a lazy iterator over pages, for metrics and polling.
+
+    :param since: only tickets updated after this time; None for all of them.
+    :raises ~itsm_change_sdk.errors.APIError: the platform refused or could not be reached;
+        the caller reports it and tries again on its next run.
 
     .. versionadded:: 0.1
     """
@@ -340,6 +435,14 @@ def itsm_change_stream_tickets(since: datetime | None) -> Iterable[Ticket]:
 @_platform_hook()
 def itsm_change_unit_members(unit: Unit) -> list[Person]:
     """The active people in ``unit.group`` plus ``unit.members``.
+
+    :param unit: the unit; ``group`` names a platform group, ``members`` lists people by
+        user id or email.
+    :return: each person once.
+    :raises ~itsm_change_sdk.errors.ConfigurationError: the group or a member does not exist
+        (say which, and how to fix the program).
+    :raises ~itsm_change_sdk.errors.APIError: the platform refused or could not be reached;
+        the caller reports it and tries again on its next run.
 
     .. versionadded:: 0.1
     """
@@ -353,6 +456,9 @@ def itsm_change_doctor() -> list[Check]:
     """Check the URL, the credentials and every permission the plugin needs; each failed
     check carries the fix in plain words.
 
+    :return: the checks, failed ones included; a failure is a check, not an exception.
+    :raises nothing: every problem found is reported as a failed check.
+
     .. versionadded:: 0.1
     """
 
@@ -361,6 +467,15 @@ def itsm_change_doctor() -> list[Check]:
 def itsm_change_install(webhook_url: str | None, apply: bool, remove: bool) -> list[InstallStep]:
     """Describe, create (``apply``) or remove (``remove``) what the platform needs, such as
     the webhook that sends ticket events to ``itsm-change serve``.
+
+    :param webhook_url: where ``serve`` listens for this platform, or None when not known.
+    :param apply: create what is missing (otherwise only describe it: no writes).
+    :param remove: remove what an earlier ``apply`` created.
+    :return: one step per thing needed, with instructions where an admin must act by hand.
+    :raises ~itsm_change_sdk.errors.APIError: the platform refused or could not be reached
+        (``AuthenticationError``, ``PermissionDenied``, ``RateLimited`` after retries ...);
+        the whole call fails and the runner records every effect as not written.
+    :raises ~itsm_change_sdk.errors.ConfigurationError: a setting the call needs is wrong.
 
     .. versionadded:: 0.1
     """
@@ -376,6 +491,8 @@ def itsm_change_event_forwarder(webhook_url: str, secret: str) -> EventForwarder
     :param secret: the platform's ``webhook_secret`` setting, or a per-process secret that
         ``serve`` generates when none is set.
     :return: the forwarder; ``serve`` closes it when it stops.
+    :raises ~itsm_change_sdk.errors.ConfigurationError: the platform's store cannot be
+        opened; ``serve`` does not start. Errors of ``forward_once`` are logged and retried.
 
     .. versionadded:: 0.2
     """
@@ -385,8 +502,13 @@ def itsm_change_event_forwarder(webhook_url: str, secret: str) -> EventForwarder
 def itsm_change_parse_webhook(request: WebhookRequest) -> list[TicketEvent]:
     """Verify and parse one webhook request into events.
 
-    Raise :class:`~itsm_change_sdk.errors.WebhookRejected` with the status to answer for a
-    forged, unsigned or malformed request. Compare secrets in constant time.
+    Compare secrets in constant time.
+
+    :param request: the request as received, with the platform's ``webhook_secret``.
+    :return: the events it carries, each with a stable ``event_id``; an empty list for an
+        event type the core does not use.
+    :raises ~itsm_change_sdk.errors.WebhookRejected: with the status to answer for a forged
+        (403), unsigned (401) or malformed (400) request.
 
     .. versionadded:: 0.1
     """
@@ -399,6 +521,11 @@ def itsm_change_parse_webhook(request: WebhookRequest) -> list[TicketEvent]:
 def itsm_change_feedback_captured(program: Program, response: FeedbackResponse) -> None:
     """A feedback response was captured (once per response).
 
+    :param program: the program it belongs to.
+    :param response: the response, with its scores and free text.
+    :raises nothing: catch your own errors. An exception stops the sync run after the
+        response was recorded, so the observer is never called for it again.
+
     .. versionadded:: 0.1
     """
 
@@ -406,6 +533,12 @@ def itsm_change_feedback_captured(program: Program, response: FeedbackResponse) 
 @hookspec
 def itsm_change_training_completed(program: Program, key: str, completed: bool) -> None:
     """A training assignment was completed (``completed``) or reopened.
+
+    :param program: the program the assignment belongs to.
+    :param key: the assignment's correlation key.
+    :param completed: True when completed, False when reopened.
+    :raises nothing: catch your own errors. An exception stops the sync run after the change
+        was recorded, so the observer is never called for it again.
 
     .. versionadded:: 0.1
     """
@@ -415,6 +548,11 @@ def itsm_change_training_completed(program: Program, key: str, completed: bool) 
 def itsm_change_communication_sent(program: Program, effect: Effect) -> None:
     """A communication was delivered (once per effect).
 
+    :param program: the program it belongs to.
+    :param effect: the delivered message effect.
+    :raises nothing: catch your own errors. An exception stops the apply after this delivery
+        was recorded; the rest of its batch stays pending and is looked up on the next run.
+
     .. versionadded:: 0.1
     """
 
@@ -423,6 +561,13 @@ def itsm_change_communication_sent(program: Program, effect: Effect) -> None:
 def itsm_change_compose_prompt(prompt: Prompt, ticket: Ticket, text: str) -> str | None:
     """Return the text to post for ``prompt`` on ``ticket``, or None to keep ``text``.
     The first plugin to answer wins.
+
+    :param prompt: the program's prompt.
+    :param ticket: the ticket it is about to be posted on.
+    :param text: the prompt's text as the program words it.
+    :return: the text to post (still posted as plain text), or None.
+    :raises nothing: catch your own errors. An exception stops the sync run before the
+        prompt is posted; it is tried again on the next run.
 
     .. versionadded:: 0.1
     """

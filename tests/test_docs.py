@@ -49,3 +49,12 @@ def test_readme_opens_with_the_two_commands():
         assert (ROOT / command).stat().st_mode & 0o111, f"{command} must be executable"
     ci = (ROOT / ".ci" / "run").read_text()
     assert "scripts/test" in ci, ".ci/run must call the README's test command"
+
+
+def test_every_hook_documents_each_argument_and_what_it_may_raise():
+    for name, fn in inspect.getmembers(hookspecs, inspect.isfunction):
+        if not name.startswith("itsm_change_"):
+            continue
+        for argument in inspect.signature(fn).parameters:
+            assert f":param {argument}:" in fn.__doc__, f"{name}: {argument} is not documented"
+        assert ":raises" in fn.__doc__, f"{name} does not say what it may raise"
