@@ -37,7 +37,6 @@ def plugins(hook: str | None) -> None:
         click.echo(f"platform {name} (hooks of its instances)")
         for hook_name in platform_hooks:
             click.echo(f"    {hook_name}")
-    click.echo(f"Platforms: {', '.join(sorted(registry.specs))}")
     channels = channel_registry(pm).channels
     for name, entry in sorted(channels.items()):
         by = "delivered by each platform" if entry.spec.delivered_by_platform \
@@ -45,6 +44,7 @@ def plugins(hook: str | None) -> None:
         click.echo(f"channel {name} ({entry.spec.addressing.value}, {by}): "
                    f"{entry.spec.description}")
     click.echo(f"Channels: {', '.join(sorted(channels))}")
+    click.echo(f"Platforms: {', '.join(sorted(registry.specs))}")
 
 
 def _platforms_option(fn: F) -> F:

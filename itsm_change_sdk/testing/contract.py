@@ -32,7 +32,15 @@ from typing import Any
 
 import pytest
 
-from ..errors import ITSMError, PluginError, UnsupportedOperation, WebhookRejected
+from ..errors import (
+    APIError,
+    AuthenticationError,
+    ITSMError,
+    PermissionDenied,
+    PluginError,
+    UnsupportedOperation,
+    WebhookRejected,
+)
 from ..hookspecs import PLATFORM_HOOKS
 from ..ledger import Ledger
 from ..model import (
@@ -559,6 +567,28 @@ class PlatformContract:
         if not double.capabilities.forwards_events:
             pytest.skip(f"{double.name} calls webhooks itself")
         self.check_event_forwarding(platform, double)
+
+    # -- errors ------------------------------------------------------------------------
+
+    @pytest.mark.parametrize("status, error", [(401, AuthenticationError),
+                                               (403, PermissionDenied)])
+    def test_a_refusal_carries_the_platforms_own_words_and_no_secret(
+            self, platform: Any, double: PlatformDouble, status: int,
+            error: type[APIError]) -> None:
+        if not double.capabilities.http:
+            pytest.skip(f"{double.name} does not talk HTTP")
+        ticket = double.add_ticket(title="VPN down", opened_at=BASE)
+        message = double.refuse_next_request(status)
+        with pytest.raises(error) as info:
+            call_hook(platform, "itsm_change_get_ticket", ticket_id=ticket.id)
+        raised = info.value
+        assert raised.status_code == status and raised.platform == double.name
+        assert message in str(raised), "the platform's error body is read, not just the status"
+        secrets = platform_registry(get_plugin_manager()).specs[double.name].secrets
+        shown = f"{raised}{raised!r}{raised.body}{raised.url}{raised.details}"
+        for name, value in double.settings().items():
+            if name in secrets and value:
+                assert str(value) not in shown, f"the {name} setting leaks into the error"
 
     def test_install_without_apply_only_describes(self, platform: Any,
                                                   double: PlatformDouble) -> None:

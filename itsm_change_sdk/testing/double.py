@@ -109,6 +109,12 @@ class PlatformDouble(Protocol):
         the platform's own survey feature. Only called when ``capabilities.survey_answers``."""
         ...
 
+    def refuse_next_request(self, status: int) -> str:
+        """Answer the plugin's next API request with ``status`` and the error body the
+        platform documents for it; return the message that body carries. Only called when
+        ``capabilities.http``."""
+        ...
+
     def set_page_size(self, size: int) -> None:
         """Make list endpoints answer in pages of ``size`` (to test pagination)."""
         ...

@@ -156,6 +156,7 @@ class FakeFreshservice:
         self.csat: dict[int, dict[str, Any]] = {}
         self.requests: list[requests.PreparedRequest] = []
         self.queued: list[tuple[str, str, Response]] = []
+        self.refusals: list[tuple[int, str]] = []
         self.page_size: int | None = None
         self.newest = datetime.now(UTC)
         self.rate_total = 500
@@ -360,6 +361,16 @@ class FakeFreshservice:
         text = body if isinstance(body, str) else json.dumps(body) if body is not None else ""
         self.queued.append((method, path, (status, headers or {}, text)))
 
+    def refuse_next_request(self, status: int) -> str:
+        """Freshservice's error body: ``{"code", "message"}`` (401 and 403 as documented)."""
+        code, message = {401: ("invalid_credentials",
+                               "You have to be logged in to perform this action."),
+                         403: ("access_denied",
+                               "You are not authorized to perform this action.")}.get(
+            status, ("error", "The request could not be processed."))
+        self.refusals.append((status, json.dumps({"code": code, "message": message})))
+        return message
+
     def calls(self, method: str, path: str) -> list[requests.PreparedRequest]:
         return [r for r in self.requests
                 if r.method == method and urlsplit(r.url or "").path == path]
@@ -377,6 +388,9 @@ class FakeFreshservice:
         parts = urlsplit(request.url or "")
         path, query = parts.path, dict(parse_qsl(parts.query))
         method = request.method or "GET"
+        if self.refusals:
+            status, text = self.refusals.pop(0)
+            return status, self._headers(), text
         for index, (m, p, answer) in enumerate(self.queued):
             if m == method and p == path:
                 del self.queued[index]

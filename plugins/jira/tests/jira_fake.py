@@ -193,6 +193,7 @@ class FakeJira:
     issues: dict[str, dict[str, Any]] = field(default_factory=dict)
     webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     feedback: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refusals: list[tuple[int, str]] = field(default_factory=list)
     granted: set[str] = field(default_factory=lambda: {
         "BROWSE_PROJECTS", "CREATE_ISSUES", "ASSIGN_ISSUES", "ASSIGNABLE_USER", "EDIT_ISSUES",
         "TRANSITION_ISSUES", "ADD_COMMENTS", "EDIT_OWN_COMMENTS"})
@@ -257,6 +258,9 @@ class FakeJira:
         self.requests_log.append((method, parts.path, body))
         if self.validator is not None:
             self.validator.check(method, parts.path, query, body)
+        if self.refusals:
+            status, message = self.refusals.pop(0)
+            return error(status, message)
         if not self.valid_credentials and parts.path != "/rest/api/3/serverInfo":
             return error(401, "Client must be authenticated to access this resource.")
         if self._throttle:
@@ -353,6 +357,14 @@ class FakeJira:
         issue = self.issues[ref.remote_id]
         issue["fields"].update(status=self._status(False), resolutiondate=None,
                                resolution=None, updated=jira_time(at))
+
+    def refuse_next_request(self, status: int) -> str:
+        """Atlassian's error collection: ``{"errorMessages": [...], "errors": {}}``."""
+        message = {401: "Client must be authenticated to access this resource.",
+                   403: "You do not have permission to view this issue."}.get(
+            status, "The request could not be processed.")
+        self.refusals.append((status, message))
+        return message
 
     def answer_survey(self, ref: EffectRef, person: Person, scores: Mapping[str, int],
                       text: str, at: datetime) -> None:

@@ -88,6 +88,7 @@ class ServiceNowFake:
         self.max_page: int | None = None
         self.writes = 0
         self.fail_writes: list[bool] = []
+        self.refusals: list[tuple[int, str]] = []
         self.unservice_once: set[str] = set()
         self.fail_item_once: dict[str, tuple[int, str]] = {}
         self.throttle: list[float] = []
@@ -401,10 +402,23 @@ class ServiceNowFake:
             raise requests.exceptions.ReadTimeout("Read timed out. (read timeout=30)")
         return apply()
 
+    def refuse_next_request(self, status: int) -> str:
+        """ServiceNow's error body: ``{"error": {"message", "detail"}, "status": "failure"}``."""
+        message, detail = {
+            401: ("User Not Authenticated", "Required to provide Auth information"),
+            403: ("User Not Authorized", "ACL Exception Update Failed due to security "
+                                         "constraints")}.get(status, ("Error", ""))
+        self.refusals.append((status, json.dumps(
+            {"error": {"message": message, "detail": detail}, "status": "failure"})))
+        return message
+
     def _table_http(self, request: requests.PreparedRequest) -> tuple[int, dict, str]:
         blocked = self._guard(request)
         if blocked:
             return blocked
+        if self.refusals:
+            status, text = self.refusals.pop(0)
+            return status, {"Content-Type": "application/json"}, text
         if request.method != "GET":
             self.writes += 1
             return self._maybe_fail(lambda: self.dispatch(request.method or "", request.url
