@@ -14,6 +14,7 @@ Secrets are never written back anywhere, and :class:`Settings` never shows them.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -30,6 +31,7 @@ __all__ = [
     "http_timeout",
     "ledger_url",
     "load_config",
+    "persistent_ledger_url",
     "platform_settings",
     "sandbox_url",
 ]
@@ -59,6 +61,38 @@ def ledger_url(explicit: str | None = None) -> str:
     if not value:
         return _sqlite_url("ledger.db")
     return value if "://" in value else f"sqlite:///{Path(value).expanduser()}"
+
+
+_MEMORY_MARKERS = (":memory:", "mode=memory")
+
+
+def persistent_ledger_url(value: str) -> str:
+    """``value`` checked as a ledger that outlives the command, as the ledger URL.
+
+    The ledger is what makes a re-run write nothing twice: an in-memory database forgets it
+    at exit, and a mistyped URL taken for a file name would start an empty ledger elsewhere.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    text = value.strip()
+    fix = ("give a file path (e.g. ./ledger.db) or a database URL such as "
+           "sqlite:////var/lib/itsm-change/ledger.db or postgresql+psycopg://user@host/db")
+    if "://" not in text:
+        if not text or (":" in text and not re.match(r"^[A-Za-z]:[\\/]", text)):
+            raise ConfigurationError(f"--db {value!r} is neither a file path nor a URL; {fix}")
+        return ledger_url(text)
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise ConfigurationError(f"--db {value!r} is not a valid database URL; {fix}") from None
+    in_memory = url.get_backend_name() == "sqlite" and (
+        not url.database or any(marker in text for marker in _MEMORY_MARKERS))
+    if in_memory:
+        raise ConfigurationError(
+            f"--db {value!r} is an in-memory database: the ledger would be lost at exit and a "
+            f"re-run would write everything again; {fix}")
+    return text
 
 
 def sandbox_url(explicit: str | None = None) -> str:

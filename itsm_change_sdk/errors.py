@@ -26,6 +26,7 @@ any platform the same way::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -49,7 +50,20 @@ __all__ = [
     "TransportError",
     "UnsupportedOperation",
     "WebhookRejected",
+    "printable",
 ]
+
+
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters and lone surrogates written as escapes (``\\x1b``).
+
+    Values from program files and platforms end up in messages; shown raw, an escape sequence
+    would drive the terminal and a lone surrogate would crash the write.
+    """
+    return _UNPRINTABLE.sub(lambda match: ascii(match.group())[1:-1], text)
 
 
 class ITSMError(Exception):
@@ -72,7 +86,7 @@ class ProgramIssue:
     def render(self, file: str) -> str:
         where = f"{file}:{self.line}" if self.line else file
         field_part = f" {self.path}:" if self.path else ""
-        return f"{where}:{field_part} {self.message}"
+        return printable(f"{where}:{field_part} {self.message}")
 
 
 class ProgramError(ITSMError):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import Distribution, entry_points
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -27,8 +28,10 @@ __all__ = [
     "PlatformFactory",
     "PlatformRegistry",
     "Platforms",
+    "PluginManager",
     "get_plugin_manager",
     "implemented_hooks",
+    "register_checked",
 ]
 
 log = logging.getLogger(__name__)
@@ -141,14 +144,94 @@ def _env_list(name: str) -> list[str]:
     return [part.strip() for part in os.environ.get(name, "").split(",") if part.strip()]
 
 
-def get_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, plus the installed plugins that were skipped and why."""
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT_NAME)
+        self.add_hookspecs(hookspecs)
+        self.skipped: dict[str, str] = {}
+        """Entry-point name -> why it was not loaded (shown by ``itsm-change plugins``)."""
+        self.dists: dict[str, Distribution] = {}
+        """Entry-point name -> the installed distribution that provides it."""
+
+
+def _hook_problems(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    """What is wrong with ``plugin``'s hooks: each ``@hookimpl`` that no hook spec knows."""
+    problems = []
+    known = sorted(name for name in dir(hookspecs) if name.startswith("itsm_change_"))
+    for caller in pm.get_hookcallers(plugin) or []:
+        if caller.has_spec():
+            continue
+        if all(impl.optionalhook for impl in caller.get_hookimpls() if impl.plugin is plugin):
+            continue
+        close = difflib.get_close_matches(caller.name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else " (see docs/plugin_hooks.md)"
+        problems.append(f"{caller.name!r} is not an itsm_change hook{hint}")
+    return problems
+
+
+def register_checked(pm: pluggy.PluginManager, plugin: object, name: str | None = None,
+                     *, what: str = "plugin", require_hooks: bool = False) -> None:
+    """Register ``plugin`` only if every ``@hookimpl`` it has matches a hook spec.
+
+    pluggy would accept a misspelt hook name and never call it (or fail later, for every
+    plugin at once, in ``check_pending``); here it is refused at once with the name.
+    """
+    label = f"{what} {name!r}" if name else what
+    try:
+        pm.register(plugin, name=name)
+    except (ValueError, pluggy.PluginValidationError) as exc:  # bad arguments, a duplicate
+        raise PluginError(f"{label}: {exc}") from exc
+    problems = _hook_problems(pm, plugin)
+    if require_hooks and not pm.get_hookcallers(plugin):
+        problems.append("it has no @hookimpl methods, so it would never be called")
+    if problems:
+        pm.unregister(plugin)
+        raise PluginError(f"{label} was refused: {'; '.join(problems)}")
+
+
+def _load_entry_points(pm: PluginManager) -> None:
+    """Load each installed plugin on its own: a broken one is named and skipped."""
+    only = set(_env_list("ITSM_CHANGE_LOAD_PLUGINS"))
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if (only and ep.name not in only) or pm.is_blocked(ep.name) or pm.get_plugin(ep.name):
+            continue
+        try:
+            plugin = ep.load()
+            register_checked(pm, plugin, ep.name)
+        except PluginError as exc:
+            pm.skipped[ep.name] = str(exc)
+            continue
+        except Exception as exc:  # any import-time failure of third-party code
+            pm.skipped[ep.name] = f"plugin {ep.name!r} failed to load: {exc!r}"
+            continue
+        if ep.dist is not None:
+            pm.dists[ep.name] = ep.dist
+    for name, why in pm.skipped.items():
+        _warn_once(f"{why}; it was skipped: upgrade or reinstall it, or block it with "
+                   f"ITSM_CHANGE_DISABLED_PLUGINS={name}")
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Each skipped plugin is reported once per process, not once per plugin manager."""
+    if message not in _warned:
+        _warned.add(message)
+        log.warning(message)
+
+
+def get_plugin_manager(load_entry_points: bool = True) -> PluginManager:
     """A fresh plugin manager with the built-in plugins and the installed ones.
 
     ``ITSM_CHANGE_LOAD_PLUGINS`` (comma-separated entry-point names) limits which installed
-    plugins load; ``ITSM_CHANGE_DISABLED_PLUGINS`` blocks some.
+    plugins load; ``ITSM_CHANGE_DISABLED_PLUGINS`` blocks some. An installed plugin that fails
+    to import or implements a hook that does not exist is skipped with a warning naming it,
+    so the others (and ``--help``) keep working; ``pm.skipped`` says why.
     """
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    pm.add_hookspecs(hookspecs)
+    pm = PluginManager()
     for blocked in _env_list("ITSM_CHANGE_DISABLED_PLUGINS"):
         pm.set_blocked(blocked)
     for module_name in DEFAULT_PLUGINS:
@@ -156,18 +239,7 @@ def get_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
         if not pm.is_blocked(module_name):
             pm.register(module, name=module_name)
     if load_entry_points:
-        only = set(_env_list("ITSM_CHANGE_LOAD_PLUGINS"))
-        if only:
-            for ep in entry_points(group=ENTRY_POINT_GROUP):
-                if ep.name not in only:
-                    pm.set_blocked(ep.name)
-        try:
-            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-        except Exception as exc:  # a broken plugin must not show a traceback
-            raise PluginError(
-                f"an installed itsm_change plugin failed to load: {exc!r}; reinstall it, or "
-                "block it with ITSM_CHANGE_DISABLED_PLUGINS=<name>"
-            ) from exc
+        _load_entry_points(pm)
     pm.check_pending()
     return pm
 
@@ -263,8 +335,7 @@ class Platforms:
                 f"required hook(s) {', '.join(missing)}; mark each method with @hookimpl "
                 "(from itsm_change_sdk.hookspecs)"
             )
-        self.pm.register(instance, name=self.plugin_name(name))
-        self.pm.check_pending()
+        register_checked(self.pm, instance, self.plugin_name(name), what="platform")
         self.instances[name] = instance
 
     def call(self, platform: str, hook: str, **kwargs: Any) -> Any:

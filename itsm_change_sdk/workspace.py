@@ -25,7 +25,7 @@ from .errors import ProgramError, ProgramIssue
 from .ledger import EffectRow, Ledger
 from .model import BUILTIN_CHANNELS, Addressing, ChannelSpec, Program, utcnow
 from .planner import Plan
-from .plugins import Platforms, get_plugin_manager
+from .plugins import Platforms, get_plugin_manager, register_checked
 from .runner import ApplyReport, Runner
 from .sync import Syncer, SyncReport
 
@@ -97,8 +97,12 @@ class Workspace:
             self.enable(platform)
 
     def add_observer(self, plugin: object, name: str | None = None) -> None:
-        """Register an object whose ``@hookimpl`` methods observe the run."""
-        self.pm.register(plugin, name=name)
+        """Register an object whose ``@hookimpl`` methods observe the run.
+
+        An object whose hook name is misspelt, or that has no ``@hookimpl`` at all, is refused
+        with a :class:`~itsm_change_sdk.errors.PluginError` rather than silently never called.
+        """
+        register_checked(self.pm, plugin, name, what="observer", require_hooks=True)
 
     def runner(self, program: Program) -> Runner:
         return Runner(program, self.platforms, self.ledger, self.clock, self.concurrency)

@@ -201,3 +201,24 @@ def test_config_file_gives_command_defaults(run, tmp_path, monkeypatch):
     result = run("demo")
     assert result.exit_code == 0
     assert "Simulated 2027-01-04 to 2027-01-10 (seed 3)" in result.output
+
+
+class TestDbOption:
+    @pytest.mark.parametrize("value", ["sqlite://", "sqlite:///:memory:",
+                                       "sqlite:///file:x?mode=memory&uri=true"])
+    def test_in_memory_ledger_is_refused(self, run, value):
+        result = run("status", EXAMPLE, "--db", value)
+        assert result.exit_code == 2
+        assert "in-memory database" in result.output and "--db" in result.output
+
+    def test_malformed_url_is_refused_and_creates_no_file(self, run, tmp_path, monkeypatch):
+        monkeypatch.chdir(tmp_path)
+        result = run("status", EXAMPLE, "--db", "::::")
+        assert result.exit_code == 2
+        assert "neither a file path nor a URL" in result.output
+        assert not (tmp_path / "::::").exists()
+
+    def test_a_file_path_is_a_persistent_ledger(self, run, tmp_path):
+        ledger = tmp_path / "ledger.db"
+        assert run("status", EXAMPLE, "--db", ledger).exit_code == 0
+        assert ledger.exists()

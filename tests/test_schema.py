@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import os
 import time
 from datetime import UTC, date, datetime
@@ -825,3 +826,41 @@ def test_hostile_yaml_on_both_parsers(yaml_backend, text, fragment, line):
 
 def test_example_loads_the_same_on_both_parsers(yaml_backend, example: Program):
     assert load_program(EXAMPLE) == example
+
+
+# --------------------------------------------------------------------------------------------
+# Text and moments that would only fail later, on the way to a platform or a terminal
+# --------------------------------------------------------------------------------------------
+
+
+def test_lone_surrogate_in_json_is_refused_with_its_field_path():
+    data = yaml.safe_load(MINIMAL)
+    data["units"][0]["title"] = "Alpha \ud800 team"
+    issue = only_issue(text_error(json.dumps(data, default=str), source="program.json"))
+    assert issue.path == "units.0.title"
+    assert "surrogate" in issue.message
+    issue.render("program.json").encode("utf-8")  # the message itself can be printed
+
+
+def test_control_character_is_refused_and_never_echoed_raw():
+    text = mutate("title: Mini program", 'title: "Mini \\e[2J program"')
+    error = text_error(text)
+    assert only_issue(error).path == "title"
+    assert "\x1b" not in str(error)
+    assert "\\x1b" in str(error)
+
+
+def test_tabs_and_line_breaks_in_text_are_fine():
+    text = mutate("text: Point the caller to self-service reset.",
+                  'text: "Point the caller\\tto self-service\\nreset."')
+    assert load_program_text(text).prompts[0].text == "Point the caller\tto self-service\nreset."
+
+
+@pytest.mark.parametrize("old, new, path", [
+    ("at: 2027-01-04 09:00", "at: '0001-01-01T00:00:00+14:00'", "communications.0.at"),
+    ("until: 2027-03-31}", "until: 9999-12-31}", "communications.1.every.until"),
+])
+def test_moment_leaving_the_calendar_in_utc_is_refused_with_its_path(old, new, path):
+    issue = only_issue(text_error(mutate(old, new)))
+    assert issue.path == path
+    assert "outside the years 1 to 9999" in issue.message

@@ -6,8 +6,10 @@ Every :class:`~itsm_change_sdk.errors.ITSMError` becomes a plain message, never 
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,11 +39,27 @@ class Group(click.Group):
         except ITSMError as exc:
             click.echo(f"Error: {_redact(str(exc))}", err=True)
             ctx.exit(1)
+        except BrokenPipeError:
+            _quiet_after_closed_pipe()
+            ctx.exit(141)
         except OSError as exc:
             # A data directory, config or output file the OS refused: say which, plainly.
             where = f" ({exc.filename})" if exc.filename else ""
             click.echo(f"Error: {exc.strerror or exc}{where}", err=True)
             ctx.exit(1)
+
+
+def _quiet_after_closed_pipe() -> None:
+    """The reader went away (``| head``): stop like any Unix tool, without a message.
+
+    Exit code 141 is what a shell reports for a program stopped by SIGPIPE. Standard output is
+    pointed at /dev/null so the interpreter's final flush cannot complain either.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):  # no real descriptor (a test runner)
+        pass
 
 
 def _redact(text: str) -> str:
@@ -76,10 +94,13 @@ def _register() -> None:
         module.register(cli)
     from ..plugins import get_plugin_manager
 
-    try:
-        get_plugin_manager().hook.itsm_change_register_commands(cli=cli)
-    except PluginError as exc:
-        click.echo(f"Warning: {exc}", err=True)
+    # Each plugin adds its commands on its own, so one that fails is named and the rest work.
+    for impl in get_plugin_manager().hook.itsm_change_register_commands.get_hookimpls():
+        try:
+            impl.function(*[{"cli": cli}[arg] for arg in impl.argnames])
+        except Exception as exc:  # third-party code: name it, never a traceback
+            click.echo(f"Warning: plugin {impl.plugin_name!r} could not add its commands "
+                       f"({exc!r}); they are missing until it is fixed or reinstalled", err=True)
 
 
 _register()

@@ -9,7 +9,7 @@ import click
 
 from ..model import CheckStatus
 from ..plugins import channel_registry, get_plugin_manager, platform_registry
-from .common import open_workspace
+from .common import check_db, open_workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -19,14 +19,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 def plugins(hook: str | None) -> None:
     """List installed plugins, their versions and the hooks they implement."""
     pm = get_plugin_manager()
-    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
     registry = platform_registry(pm)
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
         if hook and hook not in hooks:
             continue
-        dist = dists.get(id(plugin))
-        version = f"{dist.project_name} {dist.version}" if dist else "built in"
+        dist = pm.dists.get(name)
+        version = f"{dist.name} {dist.version}" if dist else "built in"
         click.echo(f"{name} ({version})")
         for hook_name in hooks:
             click.echo(f"    {hook_name}")
@@ -54,7 +53,7 @@ def _platforms_option(fn: F) -> F:
 
 @click.command()
 @_platforms_option
-@click.option("--db", envvar="ITSM_CHANGE_DB", default=None, hidden=True)
+@click.option("--db", envvar="ITSM_CHANGE_DB", default=None, hidden=True, callback=check_db)
 def doctor(platforms: tuple[str, ...], db: str | None) -> None:
     """Check each platform's URL, credentials and permissions; say how to fix what fails."""
     failed = False
@@ -82,7 +81,7 @@ def doctor(platforms: tuple[str, ...], db: str | None) -> None:
 @click.option("--webhook-url", default=None, help="Where 'itsm-change serve' is reachable.")
 @click.option("--apply", "do_apply", is_flag=True, help="Create what the account may create.")
 @click.option("--remove", is_flag=True, help="Remove what install created.")
-@click.option("--db", envvar="ITSM_CHANGE_DB", default=None, hidden=True)
+@click.option("--db", envvar="ITSM_CHANGE_DB", default=None, hidden=True, callback=check_db)
 def install(platforms: tuple[str, ...], webhook_url: str | None, do_apply: bool, remove: bool,
             db: str | None) -> None:
     """Print (or create, or remove) what each platform needs, such as the event webhook."""

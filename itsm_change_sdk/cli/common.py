@@ -8,13 +8,27 @@ from typing import Any, TypeVar
 
 import click
 
+from ..config import persistent_ledger_url
+from ..errors import ConfigurationError
 from ..model import Program
 from ..workspace import Workspace, retarget
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+
+def check_db(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse a ``--db`` that would not keep the ledger (in memory, a malformed URL)."""
+    if value is None:
+        return None
+    try:
+        return persistent_ledger_url(value)
+    except ConfigurationError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--db "), ctx, param) from None
+
+
 db_option = click.option(
-    "--db", envvar="ITSM_CHANGE_DB", default=None, metavar="URL",
+    "--db", envvar="ITSM_CHANGE_DB", default=None, metavar="URL", callback=check_db,
     help="Ledger: an SQLAlchemy URL or SQLite path (default: a per-user file).")
 platform_option = click.option(
     "--platform", default=None, metavar="NAME",

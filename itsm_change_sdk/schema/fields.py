@@ -231,7 +231,15 @@ class DateTime(_Field):
             raise self.fail(value)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=program_tz.get())
-        return moment.astimezone(UTC)
+        try:
+            return moment.astimezone(UTC)
+        except (OverflowError, ValueError):
+            # Python's datetimes end at years 1 and 9999: a moment at either edge can leave
+            # that range once its offset is applied.
+            raise ValidationError(
+                f"{describe(value)} falls outside the years 1 to 9999 once converted to UTC; "
+                "give a date in the program's calendar"
+            ) from None
 
 
 def zone(value: Any) -> tzinfo | None:

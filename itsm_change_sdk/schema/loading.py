@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC
 from pathlib import Path
@@ -71,6 +72,7 @@ def load_program_data(
             [ProgramIssue("", f"expected a mapping of program fields (id: ..., title: ...) at "
                               f"the top level, found {describe(data)}", 1 if lines else None)],
         )
+    text_issues = list(_unprintable_text(data))
     token = program_tz.set(zone(data.get("timezone", "UTC")) or UTC)
     try:
         try:
@@ -85,6 +87,7 @@ def load_program_data(
     if channels is None:
         channels = {spec.name: spec for spec in BUILTIN_CHANNELS}
     found.extend(cross_checks(data, loaded, metric_kinds, channels))
+    found.extend(text_issues)
     if found:
         raise ProgramError(source, _issues(found, line_map))
 
@@ -109,6 +112,36 @@ def load_program_data(
         training_threshold=loaded["training_threshold"],
         source=source,
     )
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _unprintable_text(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Text that cannot be sent or shown safely, wherever it sits (keys included).
+
+    A lone surrogate (JSON ``"\\ud800"``) is not a character: it passes parsing but no
+    platform or file can encode it. A control character (such as the terminal's escape) would
+    reach tickets and terminals as a command rather than text.
+    """
+    if isinstance(value, str):
+        if match := _SURROGATE.search(value):
+            yield path, (f"contains {ascii(match.group())[1:-1]}, half of a surrogate pair and "
+                         "not a character; remove it or write the character itself")
+        elif match := _CONTROL.search(value):
+            yield path, (f"contains the control character {ascii(match.group())[1:-1]}; "
+                         "remove it (tabs and line breaks are fine)")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            child = join_path(path, str(key))
+            if isinstance(key, str) and not _SURROGATE.search(key) and not _CONTROL.search(key):
+                yield from _unprintable_text(item, child)
+            else:
+                yield from _unprintable_text(key, child)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _unprintable_text(item, join_path(path, str(index)))
 
 
 def _flatten(messages: Any, prefix: str = "") -> Iterator[tuple[str, str]]:

@@ -258,6 +258,9 @@ def _yaml_error_issue(exc: yaml.YAMLError, text: str) -> ProgramIssue:
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or "unreadable YAML"
+        if "exceeded maximum nesting depth" in problem:  # PyYAML's own limit, since 6.0.4
+            problem = f"lists and mappings are nested more than {MAX_NESTING} levels deep"
+            return ProgramIssue("", problem, mark.line + 1 if mark else None)
         if "expected a single document" in str(exc.context or ""):
             problem = "a program file holds one YAML document, but this one has another (---)"
         elif exc.context:
