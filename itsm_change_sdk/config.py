@@ -1,12 +1,17 @@
 """Where settings come from, and keeping the secret ones secret.
 
-Each platform setting is resolved in this order:
+Each platform setting is resolved in this order, the usual one (command options follow it too):
 
 1. an explicit value (a keyword argument from a script);
-2. the config file (``ITSM_CHANGE_CONFIG``, default ``~/.config/itsm-change/config.toml``),
-   table ``[platforms.<name>]``, where a value may point elsewhere:
-   ``{ env = "VAR" }`` or ``{ keyring = "service:username" }``;
-3. the environment: ``ITSM_CHANGE_<PLATFORM>_<KEY>`` (e.g. ``ITSM_CHANGE_JIRA_API_TOKEN``).
+2. the environment: ``ITSM_CHANGE_<PLATFORM>_<KEY>`` (e.g. ``ITSM_CHANGE_JIRA_API_TOKEN``), so
+   one shell or CI job can override the file without editing it;
+3. the config file (``ITSM_CHANGE_CONFIG``, default ``config.toml`` in the per-user config
+   directory), table ``[platforms.<name>]``, where a value may point elsewhere:
+   ``{ env = "VAR" }`` or ``{ keyring = "service:username" }``.
+
+The per-user directories are the operating system's own (``platformdirs``): on Linux
+``~/.local/share/itsm-change`` and ``~/.config/itsm-change`` (or the XDG variables), on macOS
+``~/Library/Application Support/itsm-change``, on Windows ``%LOCALAPPDATA%\\itsm-change``.
 
 Secrets are never written back anywhere, and :class:`Settings` never shows them.
 """
@@ -19,6 +24,8 @@ import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+import platformdirs
 
 from .errors import ConfigurationError
 from .http.redact import REDACTED
@@ -37,13 +44,15 @@ __all__ = [
 ]
 
 
+APP_NAME = "itsm-change"
+
+
 def data_dir() -> Path:
-    """Per-user data directory (``ITSM_CHANGE_HOME``, else the XDG data directory)."""
+    """Per-user data directory (``ITSM_CHANGE_HOME``, else the OS's user data directory)."""
     home = os.environ.get("ITSM_CHANGE_HOME")
     if home:
         return Path(home).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "itsm-change"
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
 def _sqlite_url(name: str) -> str:
@@ -107,8 +116,7 @@ def config_path() -> Path:
     explicit = os.environ.get("ITSM_CHANGE_CONFIG")
     if explicit:
         return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "itsm-change" / "config.toml"
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
 
 
 def load_config(path: Path | None = None) -> dict[str, Any]:
@@ -211,7 +219,7 @@ def platform_settings(
     explicit: Mapping[str, Any] | None = None,
     config: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Resolve a platform's settings (explicit > config file > environment)."""
+    """Resolve a platform's settings (explicit > environment > config file)."""
     config = load_config() if config is None else config
     section = config.get("platforms", {}).get(platform, {})
     if not isinstance(section, Mapping):
@@ -221,8 +229,8 @@ def platform_settings(
     for key in keys:
         if explicit.get(key) is not None:
             values[key] = explicit[key]
-        elif key in section:
-            values[key] = _dereference(platform, key, section[key])
         elif env_name(platform, key) in os.environ:
             values[key] = os.environ[env_name(platform, key)]
+        elif key in section:
+            values[key] = _dereference(platform, key, section[key])
     return Settings(platform, values, secrets)

@@ -256,10 +256,11 @@ def platform_spec(pm: pluggy.PluginManager, name: str) -> PlatformSpec:
     spec = registry.specs.get(name)
     if spec is None:
         known = ", ".join(sorted(registry.specs)) or "none"
+        close = difflib.get_close_matches(name, sorted(registry.specs), n=1)
+        fix = (f"did you mean {close[0]!r}?" if close else
+               f"if it is a platform plugin, install it (e.g. pip install itsm-change-{name})")
         raise ConfigurationError(
-            f"no platform named {name!r} is installed (installed: {known}); "
-            f"install it with: pip install itsm-change-{name}"
-        )
+            f"no platform named {name!r} is installed (installed: {known}); {fix}")
     return spec
 
 
@@ -311,7 +312,7 @@ class Platforms:
     def enable(self, name: str, explicit: Mapping[str, Any] | None = None) -> object:
         """Build the platform ``name`` from its resolved settings and register it.
 
-        Settings come from ``explicit`` values, the config file and the environment
+        Settings come from ``explicit`` values, the environment and the config file
         (see :mod:`itsm_change_sdk.config`).
         """
         if name in self.instances:

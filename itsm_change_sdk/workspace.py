@@ -61,7 +61,7 @@ class Workspace:
 
     :param db: the ledger URL or SQLite path (default: ``ITSM_CHANGE_DB`` or a per-user file).
     :param clock: returns "now"; a rehearsal can run on a simulated calendar.
-    :param settings: per-platform explicit settings, over the config file and environment.
+    :param settings: per-platform explicit settings, over the environment and config file.
     """
 
     def __init__(self, db: str | None = None, *, clock: Callable[[], datetime] = utcnow,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -222,3 +223,52 @@ class TestDbOption:
         ledger = tmp_path / "ledger.db"
         assert run("status", EXAMPLE, "--db", ledger).exit_code == 0
         assert ledger.exists()
+
+
+class TestForScriptsAndTypos:
+    def test_dash_h_is_help_everywhere(self, run):
+        assert "Usage: cli [OPTIONS] COMMAND" in run("-h").output
+        assert "--dry-run" in run("apply", "-h").output
+        assert "Add a comment to TICKET" in run("sandbox", "comment", "-h").output
+
+    def test_help_lists_each_command_with_its_whole_first_sentence(self, run):
+        listing = run("-h").output.split("Commands:")[1]
+        assert "..." not in listing
+        assert ("Read back completions, feedback and new tickets by polling (no webhooks "
+                "needed).") in " ".join(listing.split())
+
+    @pytest.mark.parametrize("args, suggestion", [
+        (["statsu", EXAMPLE], "'status'"),
+        (["sandbox", "comnent"], "'comment'"),
+    ])
+    def test_misspelt_command_suggests_the_right_one(self, run, args, suggestion):
+        result = run(*args)
+        assert result.exit_code == 2
+        assert f"Did you mean {suggestion}" in result.output
+
+    def test_misspelt_platform_suggests_the_installed_one_not_a_package(self, run):
+        result = run("plan", EXAMPLE, "--platform", "sandbx")
+        assert result.exit_code == 2
+        assert "did you mean 'sandbox'?" in result.output
+        assert "pip install" not in result.output
+
+    def test_misspelt_hook_filter_suggests_the_hook(self, run):
+        result = run("plugins", "--hook", "itsm_change_feedback_captued")
+        assert result.exit_code == 2
+        assert "did you mean 'itsm_change_feedback_captured'?" in result.output
+
+    def test_plugins_as_json(self, run):
+        result = run("plugins", "--json")
+        data = json.loads(result.output)
+        sandbox = next(p for p in data["plugins"] if p["name"] == "sandbox")
+        assert sandbox["kind"] == "platform"
+        assert "itsm_change_publish_training" in sandbox["hooks"]
+        assert data["skipped"] == {}
+
+    def test_status_as_json(self, run):
+        run("demo", "--weeks", "3")
+        data = json.loads(run("status", EXAMPLE, "--json").output)
+        assert data["program"] == "portal-rollout"
+        kinds = {row["kind"] for row in data["effects"]}
+        assert "training" in kinds
+        assert 0 < data["training"]["completed"] <= data["training"]["assigned"]

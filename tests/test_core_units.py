@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from itsm_change_sdk import hookimpl
@@ -36,18 +38,29 @@ class TestFeedbackMarker:
 
 
 class TestSettings:
-    def test_explicit_beats_file_beats_environment(self, monkeypatch):
+    def test_explicit_beats_environment_beats_file(self, monkeypatch):
         monkeypatch.setenv("ITSM_CHANGE_ACME_URL", "https://env.example.com")
-        monkeypatch.setenv("ITSM_CHANGE_ACME_PAGE_SIZE", "50")
+        monkeypatch.setenv("ITSM_CHANGE_ACME_USER", "env-user")
         monkeypatch.setenv("ACME_TOKEN", "tok-from-env-var")
-        config = {"platforms": {"acme": {"url": "https://file.example.com",
+        config = {"platforms": {"acme": {"url": "https://file.example.com", "page_size": 50,
                                          "token": {"env": "ACME_TOKEN"}}}}
         settings = platform_settings("acme", ["url", "token", "page_size", "user"], ["token"],
                                      explicit={"user": "svc"}, config=config)
-        assert settings["url"] == "https://file.example.com"
+        assert settings["url"] == "https://env.example.com"
         assert settings["token"] == "tok-from-env-var"
-        assert settings["page_size"] == "50"
+        assert settings["page_size"] == 50
         assert settings["user"] == "svc"
+
+    def test_default_paths_are_the_operating_systems_per_user_directories(self, monkeypatch):
+        import platformdirs
+
+        from itsm_change_sdk.config import config_path, data_dir
+
+        monkeypatch.delenv("ITSM_CHANGE_HOME")
+        monkeypatch.delenv("ITSM_CHANGE_CONFIG")
+        assert data_dir() == Path(platformdirs.user_data_dir("itsm-change", appauthor=False))
+        assert config_path().parent == Path(
+            platformdirs.user_config_dir("itsm-change", appauthor=False))
 
     def test_secrets_are_hidden_in_repr(self):
         settings = Settings("acme", {"token": "tok-secret-value", "url": "u"}, ["token"])

@@ -170,8 +170,9 @@ class TestHtml:
 
 
 class TestReportCommand:
-    def test_as_of_option_judges_overdue_at_that_date(self, run, tmp_path):
-        early = run("report", EXAMPLE, "--as-of", "2027-01-12", "--json", tmp_path / "a.json")
+    def test_global_as_of_judges_overdue_at_that_moment(self, run, tmp_path):
+        early = run("--as-of", "2027-01-12T23:59:59", "report", EXAMPLE,
+                    "--json", tmp_path / "a.json")
         assert early.exit_code == 0, early.output
         data = json.loads((tmp_path / "a.json").read_text())
         assert data["as_of"].startswith("2027-01-12T23:59:59")

@@ -7,7 +7,6 @@ Every :class:`~itsm_change_sdk.errors.ITSMError` becomes a plain message, never 
 from __future__ import annotations
 
 import io
-import logging
 import os
 import sys
 from datetime import UTC, datetime
@@ -16,13 +15,15 @@ from typing import Any
 import click
 
 from ..config import load_config
-from ..errors import ConfigurationError, ITSMError, PluginError, ProgramError
+from ..errors import ConfigurationError, ITSMError, PluginError, ProgramError, printable
 from ..http.redact import Redactor
+from .common import AS_OF_FORMATS, SuggestingGroup
+from .logs import LogSettings, setup_logging
 
 __all__ = ["cli", "main"]
 
 
-class Group(click.Group):
+class Group(SuggestingGroup):
     """Turns the SDK's errors into messages and exit codes."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -34,10 +35,10 @@ class Group(click.Group):
             click.echo(f"{count} problem{'s' if count != 1 else ''} found.", err=True)
             ctx.exit(2)
         except (ConfigurationError, PluginError) as exc:
-            click.echo(f"Error: {_redact(str(exc))}", err=True)
+            click.echo(f"Error: {_message(exc)}", err=True)
             ctx.exit(2)
         except ITSMError as exc:
-            click.echo(f"Error: {_redact(str(exc))}", err=True)
+            click.echo(f"Error: {_message(exc)}", err=True)
             ctx.exit(1)
         except BrokenPipeError:
             _quiet_after_closed_pipe()
@@ -47,6 +48,10 @@ class Group(click.Group):
             where = f" ({exc.filename})" if exc.filename else ""
             click.echo(f"Error: {exc.strerror or exc}{where}", err=True)
             ctx.exit(1)
+        finally:
+            logs = (ctx.obj or {}).get("logs")
+            for line in logs.summary() if isinstance(logs, LogSettings) else []:
+                click.echo(f"Note: {line}", err=True)
 
 
 def _quiet_after_closed_pipe() -> None:
@@ -62,6 +67,14 @@ def _quiet_after_closed_pipe() -> None:
         pass
 
 
+def _message(exc: ITSMError) -> str:
+    """The error as one safe line: secrets removed, control characters escaped, and never
+    empty (an answer without any detail, such as an HTML error page, still names its kind)."""
+    text = str(exc).strip() or (f"{type(exc).__name__} without any detail from the platform; "
+                                "run again with -v to see the calls made")
+    return printable(_redact(text))
+
+
 def _redact(text: str) -> str:
     secrets = [v for k, v in os.environ.items()
                if k.startswith("ITSM_CHANGE_") and any(
@@ -69,18 +82,20 @@ def _redact(text: str) -> str:
     return Redactor(secrets)(text)
 
 
-@click.group(cls=Group)
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="itsm-change-sdk")
-@click.option("-v", "--verbose", count=True, help="Log each platform call (-v) or more (-vv).")
+@click.option("-v", "--verbose", count=True,
+              help="Log each platform call (-v), or everything, every retry included (-vv).")
+@click.option("-q", "--quiet", is_flag=True, help="Log errors only.")
 @click.option("--as-of", "as_of", default=None, envvar="ITSM_CHANGE_AS_OF", metavar="DATETIME",
-              type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]),
-              help="Act as if it were this time (UTC): rehearse a date in a program's calendar.")
+              type=click.DateTime(AS_OF_FORMATS),
+              help="Act as if it were this time (UTC), in every command and every sandbox "
+                   "action: rehearse a date in a program's calendar.")
 @click.pass_context
-def cli(ctx: click.Context, verbose: int, as_of: datetime | None) -> None:
+def cli(ctx: click.Context, verbose: int, quiet: bool, as_of: datetime | None) -> None:
     """Run the people side of an IT change inside the ticketing tools already in use."""
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = {"as_of": as_of.replace(tzinfo=UTC) if as_of else None}
+    ctx.obj = {"as_of": as_of.replace(tzinfo=UTC) if as_of else None,
+               "logs": setup_logging(verbose, quiet)}
     # A table named after a command in the config file gives that command's defaults,
     # e.g. [serve] port = 8080; the command line and environment variables still win.
     ctx.default_map = {name: table for name, table in load_config().items()

@@ -2,48 +2,69 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
+from .. import hookspecs
 from ..model import CheckStatus
 from ..plugins import channel_registry, get_plugin_manager, platform_registry
-from .common import check_db, open_workspace
+from .common import check_db, echo_json, json_option, open_workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.command()
 @click.option("--hook", default=None, help="Only plugins that implement this hook.")
-def plugins(hook: str | None) -> None:
+@json_option
+def plugins(hook: str | None, as_json: bool) -> None:
     """List installed plugins, their versions and the hooks they implement."""
     pm = get_plugin_manager()
-    registry = platform_registry(pm)
+    if hook:
+        _known_hook_or_exit(hook)
+    found: list[dict[str, Any]] = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
-        if hook and hook not in hooks:
-            continue
         dist = pm.dists.get(name)
-        version = f"{dist.name} {dist.version}" if dist else "built in"
-        click.echo(f"{name} ({version})")
-        for hook_name in hooks:
+        found.append({"name": name, "kind": "plugin", "hooks": hooks,
+                      "version": f"{dist.name} {dist.version}" if dist else "built in"})
+    for name, spec in sorted(platform_registry(pm).specs.items()):
+        found.append({"name": name, "kind": "platform", "hooks": spec.hooks(),
+                      "settings": list(spec.settings)})
+    shown = [item for item in found if not hook or hook in item["hooks"]]
+    channels = [{"name": name, "addressing": entry.spec.addressing.value,
+                 "delivered_by_platform": entry.spec.delivered_by_platform,
+                 "description": entry.spec.description}
+                for name, entry in sorted(channel_registry(pm).channels.items())]
+    if as_json:
+        echo_json({"plugins": shown, "channels": channels, "skipped": pm.skipped})
+        return
+    for item in shown:
+        if item["kind"] == "plugin":
+            click.echo(f"{item['name']} ({item['version']})")
+        else:
+            click.echo(f"platform {item['name']} (hooks of its instances)")
+        for hook_name in item["hooks"]:
             click.echo(f"    {hook_name}")
-    for name, spec in sorted(registry.specs.items()):
-        platform_hooks = spec.hooks()
-        if hook and hook not in platform_hooks:
-            continue
-        click.echo(f"platform {name} (hooks of its instances)")
-        for hook_name in platform_hooks:
-            click.echo(f"    {hook_name}")
-    channels = channel_registry(pm).channels
-    for name, entry in sorted(channels.items()):
-        by = "delivered by each platform" if entry.spec.delivered_by_platform \
+    for name, why in pm.skipped.items():
+        click.echo(f"skipped {name}: {why}")
+    for channel in channels:
+        by = "delivered by each platform" if channel["delivered_by_platform"] \
             else "delivers itself"
-        click.echo(f"channel {name} ({entry.spec.addressing.value}, {by}): "
-                   f"{entry.spec.description}")
-    click.echo(f"Channels: {', '.join(sorted(channels))}")
-    click.echo(f"Platforms: {', '.join(sorted(registry.specs))}")
+        click.echo(f"channel {channel['name']} ({channel['addressing']}, {by}): "
+                   f"{channel['description']}")
+    click.echo(f"Channels: {', '.join(c['name'] for c in channels)}")
+    click.echo("Platforms: " + ", ".join(i["name"] for i in found if i["kind"] == "platform"))
+
+
+def _known_hook_or_exit(hook: str) -> None:
+    known = sorted(name for name in dir(hookspecs) if name.startswith("itsm_change_"))
+    if hook not in known:
+        close = difflib.get_close_matches(hook, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else " (see 'itsm-change plugins')"
+        raise click.BadParameter(f"{hook!r} is not a hook{hint}", param_hint="'--hook'")
 
 
 def _platforms_option(fn: F) -> F:

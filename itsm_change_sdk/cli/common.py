@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
+import json
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,6 +17,41 @@ from ..model import Program
 from ..workspace import Workspace, retarget
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class SuggestingGroup(click.Group):
+    """A command group that answers a misspelt command with the ones it probably meant."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=2, cutoff=0.6)
+            if close:
+                ctx.fail(f"No such command {name!r}. Did you mean "
+                         f"{' or '.join(repr(c) for c in close)}?")
+        return super().resolve_command(ctx, args)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command's whole first sentence, wrapped, rather than cut at the line's end."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=300)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def json_option(fn: F) -> F:
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print JSON for scripts instead of text.")(fn)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
 
@@ -57,10 +95,20 @@ def load(program_file: Path, platform: str | None, ws: Workspace | None = None) 
     return retarget(program, platform, channels) if platform else program
 
 
+AS_OF_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+"""The one format of every ``--as-of``: a UTC date (its start) or date and time."""
+
+
+def as_of() -> datetime | None:
+    """The global ``--as-of`` (or ``ITSM_CHANGE_AS_OF``), as an aware UTC datetime."""
+    ctx = click.get_current_context(silent=True)
+    value = (ctx.find_root().obj or {}).get("as_of") if ctx else None
+    return value if isinstance(value, datetime) else None
+
+
 def open_workspace(db: str | None) -> Workspace:
     """The workspace for a command; its clock honours the global ``--as-of``."""
-    ctx = click.get_current_context(silent=True)
-    as_of = (ctx.find_root().obj or {}).get("as_of") if ctx else None
-    if as_of is None:
+    when = as_of()
+    if when is None:
         return Workspace(db)
-    return Workspace(db, clock=lambda: as_of)
+    return Workspace(db, clock=lambda: when)

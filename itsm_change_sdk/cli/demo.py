@@ -28,6 +28,10 @@ def demo(seed: int, weeks: int, program_file: Path | None, db: str | None) -> No
     result = run_demo(program, db=db, seed=seed, weeks=weeks, echo=click.echo)
     click.echo("")
     click.echo(result.render())
+    click.echo(f"\nThe sandbox's calendar is now {result.end:%Y-%m-%d}: staff actions "
+               "('itsm-change sandbox ...') come after the demo's, and the next 'sync' reads "
+               f"them. To act on a program date, add --as-of to each command, e.g. "
+               f"itsm-change --as-of {result.end:%Y-%m-%d}T10:00 sync PROGRAM")
 
 
 def register(cli: click.Group) -> None:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from pathlib import Path
 
 import click
 
-from .common import db_option, load, open_workspace, platform_option, program_argument
+from ..errors import printable
+from .common import (
+    db_option,
+    echo_json,
+    json_option,
+    load,
+    open_workspace,
+    platform_option,
+    program_argument,
+)
+from .progress import apply_progress, planning
 
 
 @click.command()
@@ -49,17 +58,17 @@ def apply(program_file: Path, db: str | None, platform: str | None, dry_run: boo
         ws.concurrency = concurrency
         program = load(program_file, platform, ws)
         ws.enable_for(program)
-        the_plan = ws.runner(program).plan()
+        with planning(program.id):
+            the_plan = ws.runner(program).plan()
         if dry_run:
             click.echo(the_plan.render())
             click.echo("Dry run: nothing was written.")
             return
-        total = the_plan.writes
-        with click.progressbar(length=max(total, 1), label="Applying", file=sys.stderr) as bar:
-            report = ws.runner(program).apply(the_plan, progress=bar.update)
+        with apply_progress(the_plan.writes) as update:
+            report = ws.runner(program).apply(the_plan, progress=update)
         click.echo(f"Applied {program.id}: {report.summary()}.")
         for key, error in report.failed:
-            click.echo(f"  failed {key}: {error}", err=True)
+            click.echo(printable(f"  failed {key}: {error}"), err=True)
         if not report.ok:
             raise SystemExit(1)
 
@@ -68,12 +77,25 @@ def apply(program_file: Path, db: str | None, platform: str | None, dry_run: boo
 @program_argument
 @db_option
 @platform_option
-def status(program_file: Path, db: str | None, platform: str | None) -> None:
+@json_option
+def status(program_file: Path, db: str | None, platform: str | None, as_json: bool) -> None:
     """What the ledger holds for a program: effects by kind and state, training progress."""
     with open_workspace(db) as ws:
         program = load(program_file, platform, ws)
         rows = ws.status(program)
         counts = Counter((r.kind, r.state) for r in rows)
+        if as_json:
+            training_rows = [r for r in rows if r.kind == "training" and r.state == "done"]
+            echo_json({
+                "program": program.id,
+                "effects": [{"kind": kind, "state": state, "count": count}
+                            for (kind, state), count in sorted(counts.items())],
+                "training": {"assigned": len(training_rows),
+                             "completed": sum(r.completed for r in training_rows)},
+                "failed": [{"key": r.key, "error": r.last_error}
+                           for r in rows if r.state == "failed"],
+            })
+            return
         if not rows:
             click.echo(f"{program.id}: nothing applied yet.")
             return
@@ -93,7 +115,7 @@ def status(program_file: Path, db: str | None, platform: str | None) -> None:
                        f"{prompted[prompt_id]} prompted")
         failed = [r for r in rows if r.state == "failed"]
         for row in failed[:20]:
-            click.echo(f"  failed {row.key}: {row.last_error}")
+            click.echo(printable(f"  failed {row.key}: {row.last_error}"))
 
 
 @click.command()
@@ -108,7 +130,7 @@ def sync(program_file: Path, db: str | None, platform: str | None) -> None:
         report = ws.sync(program)
         click.echo(f"Synced {program.id}: {report.summary()}.")
         for error in report.errors:
-            click.echo(f"  {error}", err=True)
+            click.echo(printable(f"  {error}"), err=True)
         if report.errors:
             raise SystemExit(1)
 

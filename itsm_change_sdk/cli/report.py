@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,25 +10,32 @@ import click
 
 from ..model import Program
 from ..workspace import Workspace
-from .common import db_option, load, open_workspace, platform_option, program_argument
+from .common import (
+    AS_OF_FORMATS,
+    db_option,
+    load,
+    open_workspace,
+    platform_option,
+    program_argument,
+)
+from .common import as_of as global_as_of
 
 if TYPE_CHECKING:
     from ..report.build import Report
 
 as_of_option = click.option(
-    "--as-of", "as_of", default=None, type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="Judge overdue training and complete weeks at the end of this day (default: now, "
-         "or the latest record when the records run ahead of the clock).")
+    "--as-of", "as_of", default=None, type=click.DateTime(AS_OF_FORMATS), hidden=True,
+    help="The same as the global 'itsm-change --as-of', kept for older scripts.")
 
 
 def _build(ws: Workspace, program: Program, as_of: datetime | None) -> Report:
+    """The report judged at the command's ``--as-of`` or the global one (default: now, or the
+    latest record when the records run ahead of the clock)."""
     from ..plugins import metric_registry
     from ..report.build import build_report, program_tickets
 
     ws.enable_for(program)
-    when = None
-    if as_of is not None:
-        when = datetime.combine(as_of.date(), time(23, 59, 59), UTC)
+    when = as_of.replace(tzinfo=UTC) if as_of is not None else global_as_of()
     return build_report(program, ws.ledger, program_tickets(ws.platforms, program),
                         metric_registry(ws.pm).kinds, now=ws.clock(), as_of=when)
 

@@ -6,17 +6,31 @@ sandbox, look at an agent's queue, complete training, answer a survey, comment.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import timedelta
 
 import click
 
 from ..config import sandbox_url
-from ..model import ADKAR_DIMENSIONS, Person, TicketFilter
+from ..model import ADKAR_DIMENSIONS, Person, TicketFilter, utcnow
 from ..sandbox.store import SandboxStore
+from .common import SuggestingGroup, as_of
 
 
 def _store() -> SandboxStore:
-    return SandboxStore(sandbox_url())
+    """The sandbox, on the rehearsal's calendar: each staff action is stamped at the global
+    ``--as-of`` when given; otherwise at the real time, or just after the latest thing the
+    sandbox holds when a rehearsal (the demo) ran ahead of the real clock, so the next
+    ``sync`` reads it rather than taking it for old news behind its cursor."""
+    store = SandboxStore(sandbox_url())
+    given = as_of()
+    if given is not None:
+        store.clock = lambda: given
+        return store
+    latest = store.latest_activity()
+    if latest is not None and latest >= utcnow():
+        after = latest + timedelta(seconds=1)
+        store.clock = lambda: max(utcnow(), after)
+    return store
 
 
 def _agent(store: SandboxStore, agent: str) -> Person:
@@ -60,7 +74,7 @@ def queue(agent: str, show_all: bool) -> None:
             click.echo("  (none)")
 
 
-@click.group()
+@click.group(cls=SuggestingGroup)
 def sandbox() -> None:
     """Act as service-desk staff in the sandbox (rehearse a program)."""
 
@@ -76,7 +90,7 @@ def people() -> None:
 @click.argument("task")
 def complete(task: str) -> None:
     """Complete a training or acknowledgement TASK (e.g. TRN1000001)."""
-    _store().set_task_state(task, "closed", datetime.now(UTC))
+    _store().set_task_state(task, "closed")
     click.echo(f"{task} closed.")
 
 
@@ -84,7 +98,7 @@ def complete(task: str) -> None:
 @click.argument("task")
 def reopen(task: str) -> None:
     """Reopen a TASK."""
-    _store().set_task_state(task, "open", datetime.now(UTC))
+    _store().set_task_state(task, "open")
     click.echo(f"{task} reopened.")
 
 
@@ -102,7 +116,7 @@ def answer(task: str, text: str, scores: tuple[str, ...]) -> None:
             raise click.BadParameter(f"{item!r}: expected DIMENSION=N with a dimension from "
                                      f"{', '.join(ADKAR_DIMENSIONS)} and N from 1 to 5")
         parsed[name] = int(value)
-    _store().answer_survey(task, parsed, text, datetime.now(UTC))
+    _store().answer_survey(task, parsed, text)
     click.echo(f"{task} answered and closed.")
 
 
@@ -115,7 +129,7 @@ def comment(ticket: str, text: str, agent: str, internal: bool) -> None:
     """Add a comment to TICKET (a feedback marker in it is captured on the next sync)."""
     store = _store()
     person = _agent(store, agent)
-    store.add_note(ticket, person.id, text, internal=internal, at=datetime.now(UTC))
+    store.add_note(ticket, person.id, text, internal=internal)
     click.echo(f"Comment added to {ticket}.")
 
 
@@ -126,8 +140,7 @@ def comment(ticket: str, text: str, agent: str, internal: bool) -> None:
 @click.option("--channel", default="portal", show_default=True)
 def raise_ticket(title: str, group: str, category: str | None, channel: str) -> None:
     """Raise an incident in the sandbox."""
-    ticket = _store().add_ticket(title=title, group=group, category=category, channel=channel,
-                                 opened_at=datetime.now(UTC))
+    ticket = _store().add_ticket(title=title, group=group, category=category, channel=channel)
     click.echo(f"{ticket.number} raised.")
 
 
@@ -135,7 +148,7 @@ def raise_ticket(title: str, group: str, category: str | None, channel: str) -> 
 @click.argument("ticket")
 def resolve(ticket: str) -> None:
     """Resolve TICKET."""
-    _store().update_ticket(ticket, state="resolved", at=datetime.now(UTC))
+    _store().update_ticket(ticket, state="resolved")
     click.echo(f"{ticket} resolved.")
 
 

@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import re
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from tenacity import (
     RetryCallState,
     Retrying,
-    before_sleep_log,
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
@@ -38,6 +40,7 @@ from ..errors import APIError, ServerError, TimeoutException
 
 __all__ = [
     "IDEMPOTENT_METHODS",
+    "RetryCollapser",
     "RetryPolicy",
     "create_once",
     "parse_rate_limit_reset",
@@ -137,12 +140,69 @@ class RetryPolicy:
             wait=self._wait,
             retry=retry_if_exception(lambda e: isinstance(e, APIError) and e.retryable),
             reraise=True,
-            before_sleep=before_sleep_log(log, logging.WARNING),
+            before_sleep=_log_retry,
             sleep=self.sleep,
         )
 
     def call(self, fn: Callable[[], T]) -> T:
         return self.retrying()(fn)
+
+
+def call_kind(exc: BaseException) -> str:
+    """What kind of call failed, for grouping retries: platform, method and path, no query,
+    no record ids (they differ per call and would defeat the grouping)."""
+    if not isinstance(exc, APIError) or not exc.method:
+        return type(exc).__name__
+    path = re.sub(r"/(?=[^/]*\d)[^/]{4,}", "/{id}", urlsplit(exc.url).path or "/")
+    return f"{exc.platform} {exc.method} {path}".strip()
+
+
+def _log_retry(state: RetryCallState) -> None:
+    """One short line per retry: the call's kind, why and the wait; never its payload.
+
+    The line carries ``retry_kind`` and ``retry_reason`` so a handler can collapse repeats
+    (:class:`RetryCollapser`).
+    """
+    exc = state.outcome.exception() if state.outcome else None
+    if exc is None:
+        return
+    kind = call_kind(exc)
+    status = getattr(exc, "status_code", None)
+    reason = str(status) if status else type(exc).__name__
+    wait = state.next_action.sleep if state.next_action else 0.0
+    log.warning("retrying %s after %s (attempt %d, waiting %.1fs)", kind, reason,
+                state.attempt_number, wait,
+                extra={"retry_kind": kind, "retry_reason": reason})
+
+
+class RetryCollapser(logging.Filter):
+    """Lets the first retry line of each call kind through and counts the rest.
+
+    A fault run can retry hundreds of times; :meth:`summary` says it in one line per kind.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[str, Counter[str]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        kind = getattr(record, "retry_kind", None)
+        if kind is None:
+            return True
+        seen = kind in self.counts
+        self.counts.setdefault(kind, Counter())[str(getattr(record, "retry_reason", ""))] += 1
+        return not seen
+
+    def summary(self) -> list[str]:
+        """``retried jira POST /rest/api/3/issue/bulk 37 times (429 x30, 503 x7)``, per kind
+        retried more than once (a single retry was shown as it happened)."""
+        lines = []
+        for kind, reasons in self.counts.items():
+            total = sum(reasons.values())
+            if total > 1:
+                why = ", ".join(f"{reason} x{count}" for reason, count in reasons.most_common())
+                lines.append(f"retried {kind} {total} times ({why})")
+        return lines
 
 
 def is_uncertain(exc: BaseException) -> bool:
@@ -171,7 +231,8 @@ def create_once(
             if not is_uncertain(exc):
                 raise
             last = exc
-            log.warning("write outcome unknown (%s); looking it up before re-sending", exc)
+            log.warning("write outcome unknown after %s on %s; looking it up before re-sending",
+                        getattr(exc, "status_code", None) or type(exc).__name__, call_kind(exc))
             found = policy.call(lookup)
             if found is not None:
                 return found

@@ -135,6 +135,18 @@ class SandboxStore:
                 "check ITSM_CHANGE_SANDBOX_DB"
             ) from exc
 
+    def latest_activity(self) -> datetime | None:
+        """The latest moment anything in the sandbox happened at (None when it is empty).
+
+        A rehearsal on a simulated calendar (the demo) can leave this ahead of the real clock.
+        """
+        columns = (tickets.c.updated_at, tasks.c.updated_at, notes.c.created_at,
+                   announcements.c.updated_at, survey_answers.c.answered_at)
+        with self.engine.connect() as conn:
+            found = [conn.execute(sa.select(sa.func.max(column))).scalar() for column in columns]
+        moments = [moment for moment in found if moment is not None]
+        return max(moments) if moments else None
+
     def reset(self) -> None:
         metadata.drop_all(self.engine)
         outbox.drop(self.engine)

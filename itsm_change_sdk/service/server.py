@@ -50,7 +50,7 @@ class ServeOptions:
 
 
 def webhook_secret(ws: Workspace, platform: str) -> str | None:
-    """The platform's ``webhook_secret`` setting (explicit > config file > environment)."""
+    """The platform's ``webhook_secret`` setting (explicit > environment > config file)."""
     settings = platform_settings(platform, ("webhook_secret",), ("webhook_secret",),
                                  explicit=ws.settings.get(platform))
     value = settings.get("webhook_secret")
