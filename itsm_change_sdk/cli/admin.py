@@ -34,7 +34,7 @@ def plugins(hook: str | None, as_json: bool) -> None:
         found.append({"name": name, "kind": "platform", "hooks": spec.hooks(),
                       "settings": list(spec.settings)})
     shown = [item for item in found if not hook or hook in item["hooks"]]
-    channels = [{"name": name, "addressing": entry.spec.addressing.value,
+    channels: list[dict[str, Any]] = [{"name": name, "addressing": entry.spec.addressing.value,
                  "delivered_by_platform": entry.spec.delivered_by_platform,
                  "description": entry.spec.description}
                 for name, entry in sorted(channel_registry(pm).channels.items())]

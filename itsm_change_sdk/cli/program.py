@@ -84,6 +84,9 @@ def status(program_file: Path, db: str | None, platform: str | None, as_json: bo
         program = load(program_file, platform, ws)
         rows = ws.status(program)
         counts = Counter((r.kind, r.state) for r in rows)
+        prompts = Counter(str(r.meta.get("prompt", "")) for r in rows if r.kind == "prompt")
+        prompted = Counter(str(r.meta.get("prompt", "")) for r in rows
+                           if r.kind == "prompt" and r.state == "done")
         if as_json:
             training_rows = [r for r in rows if r.kind == "training" and r.state == "done"]
             echo_json({
@@ -94,6 +97,8 @@ def status(program_file: Path, db: str | None, platform: str | None, as_json: bo
                              "completed": sum(r.completed for r in training_rows)},
                 "failed": [{"key": r.key, "error": r.last_error}
                            for r in rows if r.state == "failed"],
+                "prompts": {prompt_id: {"matched": matched, "prompted": prompted[prompt_id]}
+                            for prompt_id, matched in sorted(prompts.items())},
             })
             return
         if not rows:
@@ -107,9 +112,6 @@ def status(program_file: Path, db: str | None, platform: str | None, as_json: bo
             done = sum(r.completed for r in training)
             click.echo(f"  training completed: {done}/{len(training)} "
                        f"({100 * done / len(training):.0f}%)")
-        prompts = Counter(str(r.meta.get("prompt", "")) for r in rows if r.kind == "prompt")
-        prompted = Counter(str(r.meta.get("prompt", "")) for r in rows
-                           if r.kind == "prompt" and r.state == "done")
         for prompt_id, matched in sorted(prompts.items()):
             click.echo(f"  prompt {prompt_id}: {matched} tickets matched, "
                        f"{prompted[prompt_id]} prompted")
