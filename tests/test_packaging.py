@@ -13,9 +13,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PLUGINS = ROOT / "plugins"
-DISTRIBUTIONS = [ROOT, PLUGINS / "servicenow", PLUGINS / "jira", PLUGINS / "freshservice",
-                 ROOT / "examples" / "feedback-exporter"]
+# The core, every platform plugin and every example plugin: each is a distribution of its own.
+DISTRIBUTIONS = [ROOT, *sorted(p.parent for p in (*ROOT.glob("plugins/*/pyproject.toml"),
+                                                  *ROOT.glob("examples/*/pyproject.toml")))]
+
+
+def test_every_distribution_is_found():
+    names = {p.name for p in DISTRIBUTIONS}
+    assert {"servicenow", "jira", "freshservice", "feedback-exporter"} <= names
 
 
 def test_the_licence_is_the_apache_2_text_everywhere():
