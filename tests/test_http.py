@@ -11,6 +11,7 @@ from responses import matchers, registries
 
 from itsm_change_sdk.errors import (
     AuthenticationError,
+    Conflict,
     ConnectError,
     InvalidRequest,
     NotFound,
@@ -80,28 +81,31 @@ class TestErrorMapping:
         assert info.value.platform == "acme"
 
     @pytest.mark.parametrize(
-        ("body", "message", "detail"),
-        [
-            ({"error": {"message": "Invalid table", "detail": "incidnt"}, "status": "failure"},
-             "Invalid table", "incidnt"),
-            ({"errorMessages": ["Field 'priority' is required"], "errors": {}},
-             "Field 'priority' is required", None),
-            ({"errorMessages": [], "errors": {"summary": "You must specify a summary."}},
-             "summary: You must specify a summary.", None),
-            ({"description": "Validation failed",
-              "errors": [{"field": "email", "message": "It should be a valid email address",
-                          "code": "invalid_value"}]},
-             "Validation failed", "email: It should be a valid email address (invalid_value)"),
-        ],
-        ids=["servicenow", "jira-messages", "jira-errors", "freshservice"],
+        ("body", "message"),
+        [({"message": "Invalid table"}, "Invalid table"),
+         ({"error": "invalid_grant", "error_description": "expired"}, "invalid_grant"),
+         ({"error": {"message": "Invalid table"}}, "Invalid table"),
+         ({"errorMessages": ["only a plugin reads this shape"]}, "Bad Request")],
+        ids=["message", "oauth", "error-message", "unknown-shape"],
     )
-    def test_platform_message_is_kept(self, api, transport, body, message, detail):
+    def test_the_common_error_shapes_are_read(self, api, transport, body, message):
+        """Platform-specific bodies are each plugin's ``error_body``; the core reads only the
+        common shapes and otherwise keeps the HTTP reason."""
         api.post(f"{BASE}/x", status=400, json=body)
         with pytest.raises(InvalidRequest) as info:
             transport.request("POST", "/x", json={})
         assert info.value.message == message
-        if detail:
-            assert detail in info.value.details
+
+    def test_a_plugins_parser_and_request_id_header_are_used(self, api):
+        api.get(f"{BASE}/x", status=409, json={"why": "locked"},
+                headers={"X-Acme-Request": "req-42"})
+        transport = Transport("acme", BASE, policy=RetryPolicy(attempts=1),
+                              error_parser=lambda r: (r.json()["why"], ["try later"]),
+                              request_id_headers=("X-Acme-Request",))
+        with pytest.raises(Conflict) as info:
+            transport.request("GET", "/x")
+        assert (info.value.message, info.value.details) == ("locked", ["try later"])
+        assert info.value.request_id == "req-42"
 
     def test_html_login_page_is_a_decode_error(self, api, transport):
         api.get(f"{BASE}/x", body="<html><form>Log in</form></html>",

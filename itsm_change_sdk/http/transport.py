@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import requests
@@ -34,51 +34,27 @@ log = logging.getLogger("itsm_change_sdk.http")
 
 ErrorParser = Callable[[requests.Response], tuple[str, list[str]]]
 
-_REQUEST_ID_HEADERS = ("X-Request-Id", "X-Arequestid", "X-Transaction-Id", "X-Trace-Id")
 _BODY_LIMIT = 2000
 
 
 def default_error_parser(response: requests.Response) -> tuple[str, list[str]]:
-    """The platform's own message from the error body shapes we know.
+    """The message of an error body in the common shapes (``{"message"}``, ``{"error":
+    "..."}``, ``{"error": {"message"}}``), else the HTTP reason.
 
-    ServiceNow ``{"error": {"message", "detail"}}``, Atlassian ``{"errorMessages": [],
-    "errors": {}}`` and Freshservice ``{"description", "errors": [{"field", "message"}]}``.
+    A platform plugin passes its own parser for the error body its platform documents.
     """
+    reason = response.reason or f"HTTP {response.status_code}"
     try:
         body = response.json()
     except ValueError:
-        return (response.reason or f"HTTP {response.status_code}", [])
+        return (reason, [])
     if not isinstance(body, dict):
-        return (response.reason or f"HTTP {response.status_code}", [])
-    details: list[str] = []
-    message = ""
+        return (reason, [])
     error = body.get("error")
-    if isinstance(error, dict):
-        message = str(error.get("message") or "")
-        if error.get("detail"):
-            details.append(str(error["detail"]))
-    elif isinstance(error, str):
-        message = error
-    messages = body.get("errorMessages")
-    if isinstance(messages, list):
-        details.extend(str(m) for m in messages)
-    errors = body.get("errors")
-    if isinstance(errors, dict):
-        details.extend(f"{field}: {text}" for field, text in errors.items())
-    elif isinstance(errors, list):
-        for item in errors:
-            if isinstance(item, dict):
-                field = item.get("field")
-                text = item.get("message", "")
-                code = item.get("code")
-                label = f"{field}: " if field else ""
-                suffix = f" ({code})" if code else ""
-                details.append(f"{label}{text}{suffix}".strip())
-    if not message:
-        message = str(body.get("description") or body.get("message") or "")
-    if not message and details:
-        message = details.pop(0)
-    return (message or response.reason or f"HTTP {response.status_code}", details)
+    message = error.get("message") if isinstance(error, dict) else error
+    if not isinstance(message, str) or not message:
+        message = body.get("message")
+    return (str(message) if message else reason, [])
 
 
 _STATUS_CLASSES: dict[int, type[HTTPStatusError]] = {
@@ -107,7 +83,8 @@ class Transport:
     :param policy: the retry policy.
     :param pacer: spends the platform's rate limit evenly.
     :param secrets: values that must never appear in a message or log.
-    :param error_parser: reads the platform's error body.
+    :param error_parser: reads the platform's error body (the plugin's own).
+    :param request_id_headers: where the platform puts its request id, for its support team.
     """
 
     def __init__(
@@ -122,6 +99,7 @@ class Transport:
         pacer: Pacer | None = None,
         secrets: list[str | None] | None = None,
         error_parser: ErrorParser = default_error_parser,
+        request_id_headers: Sequence[str] = ("X-Request-Id",),
         pool_size: int = 10,
     ) -> None:
         self.platform = platform
@@ -131,6 +109,7 @@ class Transport:
         self.pacer = pacer or Pacer()
         self.redact = Redactor(secrets or [])
         self.error_parser = error_parser
+        self.request_id_headers = tuple(request_id_headers)
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
         self.session.mount("https://", adapter)
@@ -274,7 +253,8 @@ class Transport:
             details = [*details, hint]
         body = response.text[:_BODY_LIMIT] if response.content else ""
         request_id = next(
-            (response.headers[h] for h in _REQUEST_ID_HEADERS if h in response.headers), None
+            (response.headers[h] for h in self.request_id_headers if h in response.headers),
+            None
         )
         kwargs: dict[str, Any] = dict(
             platform=self.platform,

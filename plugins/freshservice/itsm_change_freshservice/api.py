@@ -15,17 +15,20 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
+
 from itsm_change_sdk.errors import ConfigurationError, ResponseDecodeError
 from itsm_change_sdk.http import (
     BudgetPacer,
     KeyedLimiter,
     Pacer,
     Transport,
+    default_error_parser,
     paginate_link,
     paginate_token,
 )
 
-__all__ = ["PLAN_LIMITS", "FreshserviceAPI", "FreshservicePacer", "endpoint_class"]
+__all__ = ["PLAN_LIMITS", "FreshserviceAPI", "FreshservicePacer", "endpoint_class", "error_body"]
 
 PLAN_LIMITS: dict[str, dict[str, int]] = {
     "starter": {"total": 100, "list_tickets": 40, "ticket": 50, "list_agents": 40},
@@ -250,3 +253,26 @@ class FreshserviceAPI:
     def update_announcement(self, announcement_id: int,
                             payload: Mapping[str, Any]) -> dict[str, Any]:
         return self._update(f"/api/v2/announcements/{announcement_id}", payload, "announcement")
+
+
+def error_body(response: requests.Response) -> tuple[str, list[str]]:
+    """Freshservice's error bodies: ``{"description", "errors": [{"field", "message",
+    "code"}]}`` for a refused request, ``{"code", "message"}`` for a refused login or right."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, Mapping):
+        return default_error_parser(response)
+    details: list[str] = []
+    for item in body.get("errors") or []:
+        if isinstance(item, Mapping):
+            label = f"{item['field']}: " if item.get("field") else ""
+            suffix = f" ({item['code']})" if item.get("code") else ""
+            details.append(f"{label}{item.get('message', '')}{suffix}".strip())
+    message = str(body.get("description") or body.get("message") or "")
+    if not message and details:
+        message = details.pop(0)
+    if not message:
+        return default_error_parser(response)
+    return message, details

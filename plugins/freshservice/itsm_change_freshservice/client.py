@@ -44,7 +44,7 @@ from itsm_change_sdk.model import (
 )
 
 from . import admin, directory, webhook
-from .api import FreshserviceAPI, make_pacer, plan_limits
+from .api import FreshserviceAPI, error_body, make_pacer, plan_limits
 from .hooks import PLATFORM_NAME
 from .mapping import (
     MANAGED_TAG,
@@ -147,7 +147,7 @@ class FreshservicePlatform:
         self.transport = Transport(
             PLATFORM_NAME, self.base_url, auth=(api_key, "X"), timeout=timeout,
             policy=self.policy, pacer=self.pacer, secrets=[api_key, webhook_secret],
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json"}, error_parser=error_body,
         )
         self.api = FreshserviceAPI(self.transport, page_size=page_size,
                                    workspace_id=workspace_id or None)

@@ -13,11 +13,19 @@ from typing import Any
 import requests
 
 from itsm_change_sdk.errors import AuthenticationError
-from itsm_change_sdk.http import Transport, paginate_offset, paginate_token
+from itsm_change_sdk.http import (
+    Transport,
+    default_error_parser,
+    paginate_offset,
+    paginate_token,
+)
 
 from .auth import OAuthTokens
 
-__all__ = ["BULK_LIMIT", "JiraAPI"]
+__all__ = ["BULK_LIMIT", "REQUEST_ID_HEADERS", "JiraAPI", "error_body"]
+
+REQUEST_ID_HEADERS = ("X-Arequestid",)
+"""Atlassian's request id, which its support asks for."""
 
 BULK_LIMIT = 50
 BULK_FETCH_LIMIT = 100
@@ -198,3 +206,24 @@ class JiraAPI:
 
     def delete_webhook(self, webhook_id: str) -> None:
         self.request("DELETE", f"/rest/webhooks/1.0/webhook/{webhook_id}")
+
+
+def error_body(response: requests.Response) -> tuple[str, list[str]]:
+    """Atlassian's error collection: ``{"errorMessages": [...], "errors": {field: text}}``;
+    the first message is the message, the rest are details."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, Mapping):
+        return default_error_parser(response)
+    details: list[str] = []
+    messages = body.get("errorMessages")
+    if isinstance(messages, list):
+        details.extend(str(m) for m in messages)
+    errors = body.get("errors")
+    if isinstance(errors, Mapping):
+        details.extend(f"{field}: {text}" for field, text in errors.items())
+    if not details:
+        return default_error_parser(response)
+    return details[0], details[1:]

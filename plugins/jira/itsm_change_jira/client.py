@@ -34,7 +34,7 @@ from itsm_change_sdk.model import (
 )
 
 from . import adf, admin, jql, mapping, webhook
-from .api import BULK_LIMIT, JiraAPI
+from .api import BULK_LIMIT, REQUEST_ID_HEADERS, JiraAPI, error_body
 from .auth import API_GATEWAY, BearerAuth, OAuthTokens, TokenStore
 from .reads import JiraReads
 from .settings import JiraConfig, _opt, _require, _split
@@ -118,7 +118,8 @@ class JiraPlatform(JiraReads):
             token = _require(settings, "api_token", "the API token")
             base = f"{API_GATEWAY}/{cloud_id}" if cloud_id else site_url
             transport = Transport("jira", base, auth=(email, token), policy=policy,
-                                  secrets=secrets, timeout=timeout)
+                                  secrets=secrets, timeout=timeout, error_parser=error_body,
+                                  request_id_headers=REQUEST_ID_HEADERS)
         elif mode == "oauth":
             cloud = _require(settings, "cloud_id", "the cloud id (from accessible-resources)")
             store = TokenStore(_opt(settings, "token_store") or str(
@@ -141,7 +142,8 @@ class JiraPlatform(JiraReads):
                 )
             transport = Transport("jira", f"{API_GATEWAY}/{cloud}", auth=BearerAuth(tokens),
                                   policy=policy, secrets=[*secrets, *tokens.secrets()],
-                                  timeout=timeout)
+                                  timeout=timeout, error_parser=error_body,
+                                  request_id_headers=REQUEST_ID_HEADERS)
         else:
             raise ConfigurationError(f"jira: auth must be 'basic' or 'oauth' (got {mode!r})")
         return cls(JiraAPI(transport, tokens), config, limiter=limiter)

@@ -10,12 +10,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+import requests
+
 from itsm_change_sdk.errors import ResponseDecodeError
-from itsm_change_sdk.http import Transport, paginate_offset
+from itsm_change_sdk.http import Transport, default_error_parser, paginate_offset
 
 from .query import Query
 
-__all__ = ["BatchItem", "BatchOutcome", "TableAPI"]
+__all__ = ["REQUEST_ID_HEADERS", "BatchItem", "BatchOutcome", "TableAPI", "error_body"]
+
+REQUEST_ID_HEADERS = ("X-Transaction-Id", "X-Request-Id")
 
 TABLE = "/api/now/table"
 BATCH = "/api/now/v1/batch"
@@ -201,3 +205,23 @@ class TableAPI:
         if not isinstance(body, dict) or not isinstance(body.get("result"), dict):
             raise self._decode_error("expected {\"result\": {...}} from the Table API")
         return dict(body["result"])
+
+
+def error_body(response: requests.Response) -> tuple[str, list[str]]:
+    """ServiceNow's error envelope: ``{"error": {"message", "detail"}, "status": "failure"}``."""
+    error = _json_object(response).get("error")
+    if isinstance(error, Mapping):
+        details = [str(error["detail"])] if error.get("detail") else []
+        if error.get("message"):
+            return str(error["message"]), details
+        if details:
+            return details[0], []
+    return default_error_parser(response)
+
+
+def _json_object(response: requests.Response) -> Mapping[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, Mapping) else {}

@@ -35,7 +35,7 @@ from itsm_change_sdk.model import (
 )
 
 from . import admin, mapping, surveys, webhook
-from .api import TableAPI
+from .api import REQUEST_ID_HEADERS, TableAPI, error_body
 from .auth import build_auth
 from .hooks import PLATFORM_NAME as PLATFORM
 from .hooks import SECRETS
@@ -144,7 +144,8 @@ class ServiceNowPlatform:
 
         def transport(auth: Any = None) -> Transport:
             return Transport(PLATFORM, url, auth=auth, policy=policy, pacer=pacer,
-                             secrets=secrets, timeout=timeout)
+                             secrets=secrets, timeout=timeout, error_parser=error_body,
+                             request_id_headers=REQUEST_ID_HEADERS)
 
         auth = build_auth(mode, transport_factory=transport, username=values.get("username"),
                           password=values.get("password"), client_id=values.get("client_id"),
