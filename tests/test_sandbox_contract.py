@@ -15,7 +15,8 @@ from itsm_change_sdk.testing.contract import PlatformContract
 
 class SandboxDouble:
     name = "sandbox"
-    capabilities = Capabilities(survey_answers=True, forwards_events=True, http=False)
+    capabilities = Capabilities(survey_answers=True, forwards_events=True, webhooks=False,
+                                http=False)
 
     def __init__(self, platform: SandboxPlatform) -> None:
         self.platform = platform

@@ -568,6 +568,24 @@ class PlatformContract:
             pytest.skip(f"{double.name} calls webhooks itself")
         self.check_event_forwarding(platform, double)
 
+    def test_a_ticket_webhook_is_parsed_once_and_a_forged_one_refused(
+            self, platform: Any, double: PlatformDouble) -> None:
+        if not double.capabilities.webhooks:
+            pytest.skip(f"{double.name} does not call webhooks (its events are forwarded)")
+        ticket = double.add_ticket(title="Printer jam", opened_at=BASE, category="hardware")
+        request = double.webhook_request(ticket)
+        events = call_hook(platform, "itsm_change_parse_webhook", request=request)
+        named = {e.ticket_id or (e.ticket.id if e.ticket else None) for e in events}
+        assert named & {ticket.id, ticket.number}, "the event names the updated ticket"
+        assert all(e.platform == double.name for e in events)
+        again = call_hook(platform, "itsm_change_parse_webhook", request=request)
+        assert [e.event_id for e in again] == [e.event_id for e in events], \
+            "a redelivery has the same event ids, so it is recorded once"
+        with pytest.raises(WebhookRejected) as info:
+            call_hook(platform, "itsm_change_parse_webhook",
+                      request=double.webhook_request(ticket, forged=True))
+        assert info.value.status in (401, 403)
+
     # -- errors ------------------------------------------------------------------------
 
     @pytest.mark.parametrize("status, error", [(401, AuthenticationError),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol, runtime_checkable
 
-from ..model import EffectKind, EffectRef, Person, Ticket
+from ..model import EffectKind, EffectRef, Person, Ticket, WebhookRequest
 
 __all__ = ["Capabilities", "PlatformDouble", "RemoteRecord"]
 
@@ -28,6 +28,8 @@ class Capabilities:
     forwards_events: bool = False
     """The platform cannot call webhooks; its events are forwarded
     (``itsm_change_event_forwarder``)."""
+    webhooks: bool = True
+    """The platform calls ``itsm-change serve``'s webhook itself."""
     http: bool = True
     """The plugin talks HTTP (the error-matrix and fault tests apply)."""
 
@@ -107,6 +109,13 @@ class PlatformDouble(Protocol):
                       text: str, at: datetime) -> None:
         """Answer the survey a feedback request (``ref``) asked for, as ``person`` would on
         the platform's own survey feature. Only called when ``capabilities.survey_answers``."""
+        ...
+
+    def webhook_request(self, ticket: Ticket, *, forged: bool = False) -> WebhookRequest:
+        """The webhook the platform sends when ``ticket`` is updated (as ``install`` sets it
+        up), carrying the configured secret or signature (a wrong one when ``forged``), with
+        ``secret`` set to the configured secret as the event service passes it. Only called
+        when ``capabilities.webhooks``."""
         ...
 
     def refuse_next_request(self, status: int) -> str:

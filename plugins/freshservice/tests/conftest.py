@@ -31,7 +31,7 @@ from itsm_change_freshservice.mapping import (
     ticket_from_payload,
 )
 
-from itsm_change_sdk.model import EffectKind, EffectRef, Person, Ticket
+from itsm_change_sdk.model import EffectKind, EffectRef, Person, Ticket, WebhookRequest
 from itsm_change_sdk.testing.double import Capabilities, RemoteRecord
 
 BASE = "https://acme.freshservice.com"
@@ -360,6 +360,22 @@ class FakeFreshservice:
         """Answer the next ``method path`` with this instead of the fake's own answer."""
         text = body if isinstance(body, str) else json.dumps(body) if body is not None else ""
         self.queued.append((method, path, (status, headers or {}, text)))
+
+    def webhook_request(self, ticket: Ticket, *, forged: bool = False) -> WebhookRequest:
+        """The Workflow Automator's web request for a ticket update: the rendered payload
+        template, with the shared secret header (a wrong one when ``forged``)."""
+        from itsm_change_freshservice.webhook import payload_template
+
+        text = payload_template("ticket_updated")
+        for placeholder, value in (("{{ticket.id}}", ticket.number),
+                                   ("{{ticket.subject}}", ticket.title),
+                                   ("{{ticket.status}}", "Open"),
+                                   ("{{ticket.latest_private_comment}}", "")):
+            text = text.replace(placeholder, value)
+        headers = {"Content-Type": "application/json",
+                   "X-ITSM-Change-Secret": "not-the-secret" if forged else WEBHOOK_SECRET}
+        return WebhookRequest(platform="freshservice", headers=headers, body=text.encode(),
+                              secret=WEBHOOK_SECRET)
 
     def refuse_next_request(self, status: int) -> str:
         """Freshservice's error body: ``{"code", "message"}`` (401 and 403 as documented)."""

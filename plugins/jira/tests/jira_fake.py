@@ -24,7 +24,7 @@ import responses
 from itsm_change_jira import adf
 from itsm_change_jira.mapping import strip_token
 
-from itsm_change_sdk.model import EffectKind, EffectRef, Person, Ticket
+from itsm_change_sdk.model import EffectKind, EffectRef, Person, Ticket, WebhookRequest
 from itsm_change_sdk.testing.double import Capabilities, RemoteRecord
 
 SITE = "https://acme.atlassian.net"
@@ -357,6 +357,23 @@ class FakeJira:
         issue = self.issues[ref.remote_id]
         issue["fields"].update(status=self._status(False), resolutiondate=None,
                                resolution=None, updated=jira_time(at))
+
+    def webhook_request(self, ticket: Ticket, *, forged: bool = False) -> WebhookRequest:
+        """``jira:issue_updated`` for the ticket's issue as the site sends it, signed with
+        HMAC-SHA256 of the body in ``X-Hub-Signature`` (with a wrong key when ``forged``)."""
+        from itsm_change_jira.webhook import sign
+
+        issue = self.issues[ticket.id]
+        body = json.dumps({"timestamp": 1717232400000, "webhookEvent": "jira:issue_updated",
+                           "issue_event_type_name": "issue_generic",
+                           "issue": {"id": issue["id"], "key": issue["key"],
+                                     "fields": issue["fields"]},
+                           "changelog": {"id": "10501", "items": []}}).encode()
+        secret = self.settings()["webhook_secret"]
+        signature = sign(body, "not-the-secret" if forged else secret)
+        return WebhookRequest(platform="jira", headers={"X-Hub-Signature": signature,
+                              "X-Atlassian-Webhook-Identifier": f"wh-{issue['id']}"},
+                              body=body, secret=secret)
 
     def refuse_next_request(self, status: int) -> str:
         """Atlassian's error collection: ``{"errorMessages": [...], "errors": {}}``."""

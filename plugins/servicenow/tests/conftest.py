@@ -28,7 +28,7 @@ from itsm_change_servicenow.client import announcement_sys_id
 from itsm_change_servicenow.mapping import stored_key as real_stored_key
 
 from itsm_change_sdk.http import RetryPolicy
-from itsm_change_sdk.model import EffectKind, EffectRef, Person, Ticket
+from itsm_change_sdk.model import EffectKind, EffectRef, Person, Ticket, WebhookRequest
 from itsm_change_sdk.testing import Capabilities, RemoteRecord
 
 URL = "https://acme.service-now.com"
@@ -401,6 +401,19 @@ class ServiceNowFake:
                 apply()
             raise requests.exceptions.ReadTimeout("Read timed out. (read timeout=30)")
         return apply()
+
+    def webhook_request(self, ticket: Ticket, *, forged: bool = False) -> WebhookRequest:
+        """The update a business rule posts for the ticket's record, with the shared secret
+        in ``X-ITSM-Change-Secret`` (a wrong one when ``forged``)."""
+        body = {"kind": "record", "operation": "update", "table": "incident",
+                "sys_id": ticket.id, "number": ticket.number,
+                "sys_updated_on": sn_time(ticket.updated_at), "sys_mod_count": "2",
+                "state": "2", "previous_state": "1", "correlation_id": "",
+                "correlation_display": ""}
+        headers = {"Content-Type": "application/json",
+                   "X-ITSM-Change-Secret": "not-the-secret" if forged else WEBHOOK_SECRET}
+        return WebhookRequest(platform="servicenow", headers=headers,
+                              body=json.dumps(body).encode(), secret=WEBHOOK_SECRET)
 
     def refuse_next_request(self, status: int) -> str:
         """ServiceNow's error body: ``{"error": {"message", "detail"}, "status": "failure"}``."""
