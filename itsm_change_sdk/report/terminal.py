@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..metrics import UnitResult
 from .build import Report
 from .gates import fmt_value
 from .measures import TrainingCell
@@ -30,10 +31,34 @@ def _training_columns(cell: TrainingCell) -> str:
 
 
 def render_text(report: Report, *, texts_per_group: int = TEXTS_PER_GROUP) -> list[str]:
+    """The report's lines, section by section in the order a change lead reads them."""
     program = report.program
     lines = [f"Adoption report: {program.title} ({program.id})",
              f"As of {report.as_of:%Y-%m-%d %H:%M} UTC; {report.tickets_read} tickets read."]
     lines += report.notes
+    lines += _goals(report)
+    lines += _training(report)
+    lines += _communications(report)
+    lines += _feedback(report)
+    lines += _feedback_texts(report, texts_per_group)
+    lines += _prompts(report)
+    lines += _gates(report)
+    return lines
+
+
+def _goal_status(report: Report, unit_id: str, r: UnitResult) -> str:
+    if r.current is None:
+        program = report.program
+        live = program.wave(program.unit(unit_id).wave).go_live <= report.as_of.date()
+        return "no tickets yet" if live else "not live yet"
+    if r.met:
+        return "goal met"
+    return f"{max(r.progress or 0.0, 0.0):.0%} of the way"
+
+
+def _goals(report: Report) -> list[str]:
+    """Per goal, each unit's KPI before, now and against the target, with its weekly trend."""
+    lines: list[str] = []
     for result in report.goals:
         goal = result.goal
         label = result.unit_label
@@ -41,21 +66,21 @@ def render_text(report: Report, *, texts_per_group: int = TEXTS_PER_GROUP) -> li
                   f"  {'unit':<22} {'wave':<8} {'baseline':>8} {'before':>8} {'now':>8} "
                   f"{'target':>8}  {'status':<16} weekly"]
         for unit_id, r in result.units.items():
-            unit = program.unit(unit_id)
-            if r.current is None:
-                live = program.wave(unit.wave).go_live <= report.as_of.date()
-                status = "no tickets yet" if live else "not live yet"
-            elif r.met:
-                status = "goal met"
-            else:
-                status = f"{max(r.progress or 0.0, 0.0):.0%} of the way"
+            unit = report.program.unit(unit_id)
+            status = _goal_status(report, unit_id, r)
             spark = sparkline(list(r.weekly.values())[-12:])
             lines.append(f"  {unit.title:<22} {unit.wave:<8} {fmt_value(goal.baseline, label):>8}"
                          f" {fmt_value(r.before, label):>8} {fmt_value(r.current, label):>8} "
                          f"{fmt_value(goal.target, label):>8}  {status:<16} {spark}")
-    lines += ["", f"Training (threshold {program.training_threshold:.0%}):",
-              f"  {'unit':<22} {'assigned':>8} {'done':>5} {'share':>6} {'overdue':>7} "
-              f"{'median days':>11}"]
+    return lines
+
+
+def _training(report: Report) -> list[str]:
+    """Per unit (then per module), assignments, completions and what is overdue."""
+    program = report.program
+    lines = ["", f"Training (threshold {program.training_threshold:.0%}):",
+             f"  {'unit':<22} {'assigned':>8} {'done':>5} {'share':>6} {'overdue':>7} "
+             f"{'median days':>11}"]
     for unit in program.units:
         cell = report.training.by_unit.get(unit.id)
         if cell is None or not cell.assigned:
@@ -66,7 +91,11 @@ def render_text(report: Report, *, texts_per_group: int = TEXTS_PER_GROUP) -> li
         for (unit_id, module), mcell in report.training.by_unit_module.items():
             if unit_id == unit.id and mcell.assigned:
                 lines.append(f"    {module:<20} {_training_columns(mcell)}")
-    lines += ["", "Communications delivered:"]
+    return lines
+
+
+def _communications(report: Report) -> list[str]:
+    lines = ["", "Communications delivered:"]
     if not report.communications:
         lines.append("  none yet")
     for comm in report.communications:
@@ -74,11 +103,16 @@ def render_text(report: Report, *, texts_per_group: int = TEXTS_PER_GROUP) -> li
                     if comm.requests else "")
         lines.append(f"  {comm.occurrence[:10]:<10} {comm.event:<20} {comm.channel:<12} "
                      f"{comm.delivered} delivered{answered}")
+    return lines
+
+
+def _feedback(report: Report) -> list[str]:
+    """Per unit, the ADKAR averages, the weakest dimension and how many answered."""
     dims = report.feedback.dimensions
-    lines += ["", "Feedback (ADKAR averages, 1-5):",
-              f"  {'unit':<22} " + " ".join(f"{d[:5]:>5}" for d in dims)
-              + f" {'barrier':<14} {'answered':>9} responses"]
-    for unit in program.units:
+    lines = ["", "Feedback (ADKAR averages, 1-5):",
+             f"  {'unit':<22} " + " ".join(f"{d[:5]:>5}" for d in dims)
+             + f" {'barrier':<14} {'answered':>9} responses"]
+    for unit in report.program.units:
         fb = report.feedback.units.get(unit.id)
         if fb is None or (not fb.responses and not fb.requests):
             lines.append(f"  {unit.title:<22} no feedback requested or given yet")
@@ -88,7 +122,13 @@ def render_text(report: Report, *, texts_per_group: int = TEXTS_PER_GROUP) -> li
         rate = f"{fb.answered}/{fb.requests}" if fb.requests else "-"
         lines.append(f"  {unit.title:<22} {scores} {fb.weakest or '-':<14} {rate:>9} "
                      f"{fb.responses} ({fb.from_comments} from comments)")
-    lines += ["", "What people wrote (by unit, grouped by the dimension they scored lowest):"]
+    return lines
+
+
+def _feedback_texts(report: Report, texts_per_group: int) -> list[str]:
+    """The latest free-text answers, by unit and by the dimension their author scored
+    lowest."""
+    lines = ["", "What people wrote (by unit, grouped by the dimension they scored lowest):"]
     any_text = False
     for unit_id, fb in report.feedback.units.items():
         if not fb.texts:
@@ -102,7 +142,12 @@ def render_text(report: Report, *, texts_per_group: int = TEXTS_PER_GROUP) -> li
                 lines.append(f"      {answer.submitted_at:%Y-%m-%d} {text[:90]}")
     if not any_text:
         lines.append("  no free-text answers yet")
-    lines += ["", "Prompts (tickets that carried the prompt vs matching tickets that did not):"]
+    return lines
+
+
+def _prompts(report: Report) -> list[str]:
+    """Each prompt's tickets against matching tickets without it, per goal."""
+    lines = ["", "Prompts (tickets that carried the prompt vs matching tickets that did not):"]
     if not report.prompts:
         lines.append("  no prompts in the program")
     for comparison in report.prompts:
@@ -112,7 +157,11 @@ def render_text(report: Report, *, texts_per_group: int = TEXTS_PER_GROUP) -> li
             lines.append(f"    {row.goal:<20} with {fmt_value(row.with_value, row.unit_label):>6}"
                          f" ({row.with_count})  without "
                          f"{fmt_value(row.without_value, row.unit_label):>6} ({row.without_count})")
-    lines += ["", "Wave gates:"]
+    return lines
+
+
+def _gates(report: Report) -> list[str]:
+    lines = ["", "Wave gates:"]
     for wave_id, gate in report.gates.items():
         lines.append(f"  {wave_id}: {'OPEN' if gate.open else 'CLOSED'}")
         for condition in gate.conditions:
