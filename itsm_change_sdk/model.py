@@ -44,6 +44,7 @@ __all__ = [
     "TrainingModule",
     "TrainingStatus",
     "Unit",
+    "UnmarkedFeedback",
     "Wave",
     "WebhookRequest",
     "utcnow",
@@ -308,6 +309,22 @@ class Prompt:
 
 
 @dataclass(frozen=True)
+class UnmarkedFeedback:
+    """The program's ``feedback:`` setting: find feedback in comments without the marker."""
+
+    enabled: bool = False
+    threshold: float = 0.5
+    """Confidence from which an unmarked comment counts as feedback."""
+    exclude_platforms: tuple[str, ...] = ()
+    exclude_units: tuple[str, ...] = ()
+
+    def covers(self, platform: str, unit: str | None) -> bool:
+        """Whether comments on this platform and unit are read for unmarked feedback."""
+        return (self.enabled and platform not in self.exclude_platforms
+                and unit is not None and unit not in self.exclude_units)
+
+
+@dataclass(frozen=True)
 class Program:
     id: str
     title: str
@@ -323,6 +340,7 @@ class Program:
     description: str = ""
     sponsor: str | None = None
     feedback_marker: str = "#feedback"
+    unmarked_feedback: UnmarkedFeedback = field(default_factory=UnmarkedFeedback)
     training_threshold: float = 0.8
     """Share of assignments that must be complete before the next wave may start."""
     source: str | None = None

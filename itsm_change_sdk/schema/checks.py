@@ -71,6 +71,7 @@ def cross_checks(
     checks.training()
     checks.communications(channels)
     checks.prompts()
+    checks.unmarked_feedback()
     return checks.issues
 
 
@@ -250,3 +251,12 @@ class _CrossChecks:
         for index, item in _raw_items(self.raw, "prompts"):
             self.check_refs(f"prompts.{index}.units", item.get("units"), self.unit_ids, "unit")
             self.check_filter(f"prompts.{index}.filter", item.get("filter"))
+
+    def unmarked_feedback(self) -> None:
+        setting = self.raw.get("feedback")
+        if not isinstance(setting, Mapping):
+            return
+        self.check_refs("feedback.exclude_units", setting.get("exclude_units"), self.unit_ids,
+                        "unit")
+        for pos, name in _strings(setting.get("exclude_platforms")):
+            self.check_platform(f"feedback.exclude_platforms.{pos}", name)

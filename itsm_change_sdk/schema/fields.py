@@ -270,6 +270,15 @@ class Email(_Field):
         return value.strip()
 
 
+class Flag(_Field):
+    what = "true or false"
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(value)
+        return value
+
+
 class Marker(_Field):
     what = "a short word without spaces, such as #feedback"
 

@@ -14,7 +14,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from ..errors import ProgramError, ProgramIssue
-from ..model import BUILTIN_CHANNELS, ChannelSpec, Program
+from ..model import BUILTIN_CHANNELS, ChannelSpec, Program, UnmarkedFeedback
 from .checks import cross_checks
 from .fields import program_tz, zone
 from .messages import SCHEMA_KEY, UNKNOWN, describe, join_path
@@ -109,6 +109,7 @@ def load_program_data(
         description=loaded.get("description") or "",
         sponsor=loaded.get("sponsor"),
         feedback_marker=loaded["feedback_marker"],
+        unmarked_feedback=loaded.get("feedback") or UnmarkedFeedback(),
         training_threshold=loaded["training_threshold"],
         source=source,
     )

@@ -22,6 +22,7 @@ from ..model import (
     TicketFilter,
     TrainingModule,
     Unit,
+    UnmarkedFeedback,
     Wave,
 )
 from .fields import (
@@ -30,6 +31,7 @@ from .fields import (
     Date,
     DateTime,
     Email,
+    Flag,
     Group,
     Integer,
     Label,
@@ -366,6 +368,24 @@ class PromptSchema(_Base):
         return Prompt(**data, active_from=active["start"], active_until=active["until"])
 
 
+class UnmarkedFeedbackSchema(_Base):
+    """``feedback:``: read ordinary comments for feedback (needs the ``insights`` extra)."""
+
+    unmarked = Flag(load_default=False)
+    threshold = Number("a confidence from 0 to 1, such as 0.6", minimum=0, maximum=1,
+                       load_default=0.5)
+    exclude_platforms = ListOf(Slug("a platform name"), "a list of platform names",
+                               unique=True, load_default=())
+    exclude_units = _ids("unit", load_default=())
+
+    @post_load
+    def make(self, data: dict[str, Any], **kwargs: Any) -> UnmarkedFeedback:
+        return UnmarkedFeedback(
+            enabled=data["unmarked"], threshold=data["threshold"],
+            exclude_platforms=tuple(data["exclude_platforms"]),
+            exclude_units=tuple(data["exclude_units"]))
+
+
 class ProgramSchema(_Base):
     """The top level of a program file. Loads to a dict of fields and sections.
 
@@ -382,6 +402,8 @@ class ProgramSchema(_Base):
                        min_items=1, unique=True, required=True)
     timezone = TimeZone(load_default="UTC")
     feedback_marker = Marker(load_default="#feedback")
+    feedback = Group(UnmarkedFeedbackSchema, "a mapping such as {unmarked: true, threshold: 0.6}",
+                     load_default=UnmarkedFeedback)
     training_threshold = Number("a share from 0 to 1, such as 0.8", minimum=0, maximum=1,
                                 load_default=0.8)
     goals = Section(GoalSchema, "goal", allow_none=True)
