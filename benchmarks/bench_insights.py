@@ -40,12 +40,13 @@ def quality() -> dict[str, float]:
     real = sum(c.is_feedback for c in held_out)
     feedback = [c for c in held_out if c.is_feedback]
     # Dimension and sentiment are judged on every feedback item, as if it had been found.
-    labelled = classifier.classify([c.text for c in feedback], threshold=0.0)
+    labelled = list(zip(feedback, classifier.classify([c.text for c in feedback],
+                                                      threshold=0.0), strict=True))
     scores = {
         "precision": hits / said,
         "recall": hits / real,
-        "dimension": _share(c.dimension == f.dimension for c, f in zip(feedback, labelled)),
-        "sentiment": _share(c.sentiment == f.sentiment for c, f in zip(feedback, labelled)),
+        "dimension": _share(c.dimension == f.dimension for c, f in labelled),
+        "sentiment": _share(c.sentiment == f.sentiment for c, f in labelled),
     }
     marked = classifier.classify([f"#feedback {c.text}" for c in held_out])
     scores["marked_always_feedback"] = float(all(f.is_feedback for f in marked))
