@@ -522,7 +522,9 @@ def itsm_change_feedback_captured(program: Program, response: FeedbackResponse) 
     """A feedback response was captured (once per response).
 
     :param program: the program it belongs to.
-    :param response: the response, with its scores and free text.
+    :param response: the response, with its scores and free text. Feedback found in an
+        unmarked comment has ``response.inferred`` set, the classifier's ``confidence``,
+        ``dimension`` and ``sentiment``, no scores, and its text already redacted.
     :raises nothing: catch your own errors. An exception stops the sync run after the
         response was recorded, so the observer is never called for it again.
 

@@ -34,11 +34,15 @@ from .migrations import SchemaState, ensure_current
 from .model import Effect, EffectRef, EffectResult, FeedbackResponse, TicketEvent, utcnow
 
 __all__ = [
-    "EffectRow", "EventRow", "Ledger", "SignOff", "UTCDateTime", "open_engine", "safe_url",
-    "schema_version", "upgrade_schema",
+    "CONFIRMED", "DISMISSED", "EffectRow", "EventRow", "Ledger", "SignOff", "UTCDateTime",
+    "open_engine", "safe_url", "schema_version", "upgrade_schema",
 ]
 
 LEASE = timedelta(minutes=5)
+CONFIRMED = "confirmed"
+DISMISSED = "dismissed"
+"""A person's review of inferred feedback; a dismissed item leaves the report and stays as a
+label."""
 
 
 def _owner() -> str:
@@ -123,6 +127,16 @@ def _effect_row(row: sa.Row[Any]) -> EffectRow:
     data.pop("intent_fingerprint", None)
     data.pop("owner", None)
     return EffectRow(**data)
+
+
+def _feedback_response(row: sa.Row[Any]) -> FeedbackResponse:
+    return FeedbackResponse(
+        id=row.id.split(":", 1)[1], platform=row.platform, program=row.program,
+        person=row.person, submitted_at=row.submitted_at, scores=json.loads(row.scores),
+        text=row.text, source=row.source, ticket_id=row.ticket_id, unit=row.unit,
+        survey=row.survey, inferred=row.inferred, confidence=row.confidence,
+        dimension=row.dimension, sentiment=row.sentiment,
+    )
 
 
 class Ledger:
@@ -407,23 +421,46 @@ class Ledger:
                     survey=response.survey, ticket_id=response.ticket_id,
                     submitted_at=response.submitted_at,
                     scores=json.dumps(dict(response.scores), sort_keys=True),
-                    text=response.text, source=response.source,
+                    text=response.text, source=response.source, inferred=response.inferred,
+                    confidence=response.confidence, dimension=response.dimension,
+                    sentiment=response.sentiment,
                 ))
             return True
         except IntegrityError:
             return False
 
-    def feedback(self, program: str) -> Iterator[FeedbackResponse]:
-        query = (sa.select(feedback).where(feedback.c.program == program)
+    def feedback(self, program: str, inferred: bool = False) -> Iterator[FeedbackResponse]:
+        """The program's feedback in time order: what people marked or answered, or with
+        ``inferred`` what the classifier found in unmarked comments (dismissed items left
+        out)."""
+        query = (sa.select(feedback)
+                 .where(feedback.c.program == program, feedback.c.inferred == inferred,
+                        sa.or_(feedback.c.review.is_(None), feedback.c.review != DISMISSED))
                  .order_by(feedback.c.submitted_at, feedback.c.id))
         with self.engine.connect() as conn:
             for row in conn.execute(query):
-                yield FeedbackResponse(
-                    id=row.id.split(":", 1)[1], platform=row.platform, program=row.program,
-                    person=row.person, submitted_at=row.submitted_at,
-                    scores=json.loads(row.scores), text=row.text, source=row.source,
-                    ticket_id=row.ticket_id, unit=row.unit, survey=row.survey,
-                )
+                yield _feedback_response(row)
+
+    def feedback_to_review(self, program: str, *, reviewed: bool = False,
+                           ) -> Iterator[tuple[str, str | None, FeedbackResponse]]:
+        """``(id, review, response)`` for inferred feedback not yet reviewed (or all)."""
+        query = sa.select(feedback).where(feedback.c.program == program,
+                                          feedback.c.inferred.is_(True))
+        if not reviewed:
+            query = query.where(feedback.c.review.is_(None))
+        with self.engine.connect() as conn:
+            for row in conn.execute(query.order_by(feedback.c.submitted_at, feedback.c.id)):
+                yield row.id, row.review, _feedback_response(row)
+
+    def review_feedback(self, program: str, feedback_id: str, verdict: str) -> bool:
+        """Confirm or dismiss one inferred item; False when the program has no such item."""
+        if verdict not in (CONFIRMED, DISMISSED):
+            raise ValueError(f"unknown verdict {verdict!r}")
+        with self.engine.begin() as conn:
+            done = conn.execute(feedback.update().where(
+                feedback.c.program == program, feedback.c.id == feedback_id,
+                feedback.c.inferred.is_(True)).values(review=verdict))
+        return done.rowcount == 1
 
     # -- sign-offs ----------------------------------------------------------------------
 

@@ -103,6 +103,12 @@ feedback = sa.Table(
     sa.Column("scores", sa.Text, nullable=False),
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("source", sa.String(20), nullable=False),
+    # Found by the classifier in an unmarked comment, with what it judged; a person's review.
+    sa.Column("inferred", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("confidence", sa.Float),
+    sa.Column("dimension", sa.String(20)),
+    sa.Column("sentiment", sa.Integer),
+    sa.Column("review", sa.String(20)),
 )
 
 signoffs = sa.Table(

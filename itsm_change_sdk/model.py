@@ -532,6 +532,14 @@ class FeedbackResponse:
     ticket_id: str | None = None
     unit: str | None = None
     survey: str | None = None
+    inferred: bool = False
+    """Found by the classifier in a comment without the marker, not given by its author."""
+    confidence: float | None = None
+    """For inferred feedback: how likely the comment is feedback about the change (0-1)."""
+    dimension: str | None = None
+    """For inferred feedback: the ADKAR dimension it speaks to."""
+    sentiment: int | None = None
+    """For inferred feedback: -1, 0 or 1."""
 
 
 class TicketEventKind(StrEnum):

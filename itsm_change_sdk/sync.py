@@ -77,6 +77,10 @@ class Syncer:
         self.ledger = ledger
         self.clock = clock
         self._people_units: dict[tuple[str, str], str] | None = None
+        if program.unmarked_feedback.enabled:
+            from .insights import require_insights
+
+            require_insights()
 
     @property
     def hook(self) -> Any:
@@ -179,10 +183,13 @@ class Syncer:
                     self.ledger.set_cursor(cursor_name, latest.isoformat(), self.clock())
 
     def capture_comment(self, comment: Comment, report: SyncReport | None = None) -> bool:
-        """Capture the feedback a marked comment carries; False when it carries none or
-        was captured before."""
+        """Capture the feedback a marked comment carries, or the feedback the classifier
+        finds in an unmarked one when the program asks; False when it carries none or was
+        captured before."""
         parsed = parse_feedback(comment.text, self.program.feedback_marker)
-        if parsed is None or (not parsed.scores and not parsed.text):
+        if parsed is None:
+            return self.capture_unmarked(comment, report)
+        if not parsed.scores and not parsed.text:
             return False
         survey = parsed.survey or (self.program.surveys[0].id if parsed.scores
                                    and self.program.surveys else None)
@@ -193,6 +200,18 @@ class Syncer:
             unit=self._unit_of(comment.platform, comment.author), survey=survey,
         )
         return self.capture(response, report)
+
+    def capture_unmarked(self, comment: Comment, report: SyncReport | None = None) -> bool:
+        """Inferred feedback (``feedback: {unmarked: true}``), from the program's own staff
+        only: a comment whose author is in none of its units (a requester, the integration
+        account that writes the program's notes) is never read."""
+        if not self.program.unmarked_feedback.enabled:
+            return False
+        from .insights.capture import infer_feedback
+
+        unit = self._unit_of(comment.platform, comment.author)
+        response = infer_feedback(self.program, comment, unit)
+        return response is not None and self.capture(response, report)
 
     def capture(self, response: FeedbackResponse, report: SyncReport | None = None) -> bool:
         if not self.ledger.add_feedback(response):

@@ -174,3 +174,138 @@ class TestClassifyCommand:
         result = CliRunner().invoke(cli, ["feedback", "classify", str(comments)])
         assert result.exit_code == 2
         assert "itsm-change-sdk[insights]" in result.output
+
+
+class TestCapture:
+    """Unmarked comments captured as inferred feedback, reviewed by a person."""
+
+    @pytest.fixture
+    def ledger(self, tmp_path):
+        from itsm_change_sdk.ledger import Ledger
+
+        ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+        yield ledger
+        ledger.close()
+
+    @staticmethod
+    def program(tmp_path, setting: str):
+        path = tmp_path / "p.yaml"
+        path.write_text(EXAMPLE.read_text() + f"\nfeedback: {setting}\n")
+        return load_program(path)
+
+    @staticmethod
+    def comment(text: str, author: str = "agent7", ident: str = "901"):
+        from datetime import UTC, datetime
+
+        from itsm_change_sdk.model import Comment
+
+        return Comment("sandbox", ident, "INC1", author, datetime(2026, 11, 2, 9, tzinfo=UTC),
+                       text)
+
+    def test_feedback_is_kept_redacted_and_marked_inferred(self, tmp_path):
+        from itsm_change_sdk.insights.capture import infer_feedback
+
+        program = self.program(tmp_path, "{unmarked: true}")
+        unit = program.units[0].id
+        found = infer_feedback(program, self.comment(
+            "Nobody told us the phone line closes Friday, ask Maria at maria@example.com"),
+            unit)
+        assert found is not None and found.inferred
+        assert 0.5 <= found.confidence < 1 and found.dimension == "awareness"
+        assert "Maria" not in found.text and "example.com" not in found.text
+        assert found.unit == unit and found.scores == {}
+
+    def test_nothing_is_read_unless_the_program_asks(self, tmp_path):
+        from itsm_change_sdk.insights.capture import infer_feedback
+
+        complaint = self.comment("The new portal form takes twice as long as the phone")
+        off = self.program(tmp_path, "{unmarked: false}")
+        assert infer_feedback(off, complaint, off.units[0].id) is None
+        unit = off.units[0].id
+        excluded = self.program(tmp_path, f"{{unmarked: true, exclude_units: [{unit}]}}")
+        assert infer_feedback(excluded, complaint, unit) is None
+        on = self.program(tmp_path, "{unmarked: true}")
+        assert infer_feedback(on, complaint, None) is None  # not one of the program's staff
+        assert infer_feedback(on, self.comment("Sent the user the portal link."), unit) is None
+
+    def test_the_ledger_keeps_inferred_apart_and_a_review_decides(self, tmp_path, ledger):
+        from itsm_change_sdk.insights.capture import infer_feedback
+
+        program = self.program(tmp_path, "{unmarked: true}")
+        unit = program.units[0].id
+        for ident, text in (("1", "Portal search never finds anything useful"),
+                            ("2", "Nobody told us the old queue closes Friday")):
+            found = infer_feedback(program, self.comment(text, ident=ident), unit)
+            assert found is not None and ledger.add_feedback(found)
+        assert not ledger.add_feedback(found)  # captured once
+        assert list(ledger.feedback(program.id)) == []  # marked feedback only
+        pending = list(ledger.feedback_to_review(program.id))
+        assert [r.inferred for _, _, r in pending] == [True, True]
+        first, second = pending[0][0], pending[1][0]
+        assert ledger.review_feedback(program.id, second, "dismissed")
+        assert ledger.review_feedback(program.id, first, "confirmed")
+        assert not ledger.review_feedback(program.id, "sandbox:comment:nope", "confirmed")
+        kept = list(ledger.feedback(program.id, inferred=True))
+        assert [r.text for r in kept] == ["Portal search never finds anything useful"]
+        assert list(ledger.feedback_to_review(program.id)) == []
+        reviewed = {i: v for i, v, _ in ledger.feedback_to_review(program.id, reviewed=True)}
+        assert reviewed == {first: "confirmed", second: "dismissed"}
+
+    def test_review_command_lists_confirms_and_dismisses(self, tmp_path, ledger):
+        from itsm_change_sdk.insights.capture import infer_feedback
+
+        program_file = tmp_path / "p.yaml"
+        program = self.program(tmp_path, "{unmarked: true}")
+        found = infer_feedback(program, self.comment("Portal search never finds anything"),
+                               program.units[0].id)
+        ledger.add_feedback(found)
+        db = str(tmp_path / "ledger.db")
+        listed = CliRunner().invoke(cli, ["feedback", "review", str(program_file), "--db", db])
+        assert listed.exit_code == 0, listed.output
+        assert "sandbox:comment:901" in listed.output and "Portal search" in listed.output
+        done = CliRunner().invoke(cli, ["feedback", "review", str(program_file), "--db", db,
+                                        "--dismiss", "sandbox:comment:901"])
+        assert "1 dismissed" in done.output and "Nothing to review" in done.output
+        wrong = CliRunner().invoke(cli, ["feedback", "review", str(program_file), "--db", db,
+                                         "--confirm", "sandbox:comment:404"])
+        assert wrong.exit_code == 2 and "sandbox:comment:404" in wrong.output
+
+
+class TestReportSection:
+    def test_what_people_are_saying_groups_comments_per_theme(self, tmp_path):
+        from datetime import UTC, datetime
+
+        from itsm_change_sdk.ledger import Ledger
+        from itsm_change_sdk.metrics import builtin_metric_kinds
+        from itsm_change_sdk.model import FeedbackResponse
+        from itsm_change_sdk.report.build import build_report
+        from itsm_change_sdk.report.terminal import render_text
+
+        path = tmp_path / "p.yaml"
+        path.write_text(EXAMPLE.read_text() + "\nfeedback: {unmarked: true}\n")
+        program = load_program(path)
+        unit = program.units[0].id
+        ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+        texts = ["Portal search never finds the VPN article",
+                 "search in the portal cannot find the VPN article either",
+                 "Nobody told us the old phone queue closes Friday"]
+        for number, text in enumerate(texts):
+            ledger.add_feedback(FeedbackResponse(
+                id=f"comment:{number}", platform="sandbox", program=program.id,
+                person="agent", submitted_at=datetime(2026, 11, 2 + number, tzinfo=UTC),
+                scores={}, text=text, source="comment", unit=unit, inferred=True,
+                confidence=0.9, dimension="ability" if number < 2 else "awareness",
+                sentiment=-1))
+        ledger.review_feedback(program.id, "sandbox:comment:2", "dismissed")
+        kinds = {k.name: k for k in builtin_metric_kinds()}
+        report = build_report(program, ledger, [], kinds,
+                              now=datetime(2026, 11, 20, tzinfo=UTC))
+        ledger.close()
+        [voice] = report.voices  # the dismissed comment left the report
+        assert voice.comments == 2 and voice.inferred == 2
+        assert voice.dimension == "ability" and voice.sentiment == -1
+        assert voice.by_unit == {unit: 2}
+        text = "\n".join(render_text(report))
+        assert "What people are saying" in text
+        assert "Portal search never finds the VPN article" in text
+        assert "Nobody told us" not in text

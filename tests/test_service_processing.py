@@ -215,6 +215,28 @@ class TestFeedback:
         processor.handle(self.comment_event("c", text="just a note"))
         assert list(ws.ledger.feedback(program.id)) == [] and observer.feedback == []
 
+    def test_unmarked_feedback_from_staff_is_inferred_when_the_program_asks(
+            self, ws, store, observer, tmp_path):
+        pytest.importorskip("sklearn")
+        path = tmp_path / "unmarked.yaml"
+        path.write_text(PROGRAM + "feedback: {unmarked: true}\n")
+        program = load_program(path)
+        ws.apply(program)
+        processor = Processor(program, ws.platforms, ws.ledger, ws.clock)
+        person = store.group_members("Desk")[0]
+        for number, (author, text) in enumerate([
+                (person.id, "Nobody told us the phone line closes Friday, mail desk0@example.com"),
+                (person.id, "Reset the password, user confirmed it works."),
+                ("requester-7", "The new portal form takes twice as long as the phone")]):
+            comment = Comment("sandbox", f"N{number}", "INC0001001", author, NOW, text)
+            processor.handle(TicketEvent("sandbox", f"c{number}",
+                                         TicketEventKind.COMMENT_ADDED, NOW, comment=comment))
+        assert list(ws.ledger.feedback(program.id)) == []  # nothing marked
+        [found] = list(ws.ledger.feedback(program.id, inferred=True))
+        assert found.inferred and found.unit == "desk" and found.dimension == "awareness"
+        assert "example.com" not in found.text and found.confidence is not None
+        assert observer.feedback == ["comment:N0"]
+
     def test_trigger_without_the_comment_reads_the_tickets_marked_comments(
             self, ws, processor, store, program):
         ticket = store.add_ticket(title="x", group="Desk")

@@ -9,7 +9,7 @@ from typing import IO, Any
 import click
 
 from ..errors import ConfigurationError
-from .common import load
+from .common import db_option, load, open_workspace, program_argument
 
 
 @click.group()
@@ -70,6 +70,49 @@ def _read_comments(source: IO[str]) -> tuple[list[Any], list[str]]:
         ids.append(comment_id)
         texts.append(item["text"])
     return ids, texts
+
+
+@feedback.command()
+@program_argument
+@db_option
+@click.option("--confirm", multiple=True, metavar="ID",
+              help="Confirm this item is feedback about the change (repeatable).")
+@click.option("--dismiss", multiple=True, metavar="ID",
+              help="Dismiss this item: it leaves the report and is kept as a label (repeatable).")
+@click.option("--all", "show_all", is_flag=True, help="List items already reviewed too.")
+def review(program_file: Path, db: str | None, confirm: tuple[str, ...],
+           dismiss: tuple[str, ...], show_all: bool) -> None:
+    """List the feedback found in unmarked comments, to confirm or dismiss."""
+    from ..ledger import CONFIRMED, DISMISSED
+
+    with open_workspace(db) as ws:
+        program = load(program_file, None)
+        unknown = [ident for verdict, idents in ((CONFIRMED, confirm), (DISMISSED, dismiss))
+                   for ident in idents
+                   if not ws.ledger.review_feedback(program.id, ident, verdict)]
+        if unknown:
+            raise ConfigurationError(
+                f"{program.id} has no inferred feedback {', '.join(unknown)}; "
+                f"'itsm-change feedback review {program_file} --all' lists the ids")
+        if confirm or dismiss:
+            click.echo(f"{len(confirm)} confirmed, {len(dismiss)} dismissed.")
+        items = list(ws.ledger.feedback_to_review(program.id, reviewed=show_all))
+        if not items:
+            click.echo("Nothing to review." if not show_all else "No inferred feedback yet.")
+            return
+        for ident, verdict, response in items:
+            sentiment = {-1: "negative", 0: "neutral", 1: "positive"}.get(
+                response.sentiment if response.sentiment is not None else 2, "-")
+            state = f" [{verdict}]" if verdict else ""
+            click.echo(f"{ident}{state}  {response.submitted_at:%Y-%m-%d}  "
+                       f"unit {response.unit or '-'}  confidence {response.confidence:.2f}  "
+                       f"{response.dimension}, {sentiment}")
+            click.echo(f"    {_shorten(response.text)}")
+
+
+def _shorten(text: str, width: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
 
 
 def register(cli: click.Group) -> None:

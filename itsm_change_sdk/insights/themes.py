@@ -30,6 +30,8 @@ HINT_WEIGHT = 3.0
 """How much the learned theme hints count against the words (the words have length 1)."""
 SPLIT_DISTANCE = 0.7
 """Comments further apart than this (cosine distance, complete linkage) form separate themes."""
+COMMON_SHARE = 0.4
+"""A word in more than this share of a program's comments is too common to name a theme."""
 BATCH = 500
 DIMENSIONS = 2**14
 """Stems and hints are hashed into this many features: no vocabulary to grow or store."""
@@ -116,15 +118,8 @@ class Theme:
     words: Counter[str] = field(default_factory=Counter)
     """In how many of its comments each content word appears, for the label."""
 
-    @property
-    def label(self) -> str:
-        """The three words most typical of the theme: shared by many of its comments, and
-        rare elsewhere."""
-        weights, unseen = _rarity()
-        scored = {word: count * count * weights.get(_stem(word), unseen)
-                  for word, count in self.words.items()}
-        top = sorted(scored, key=lambda w: (-scored[w], w))[:3]
-        return " / ".join(top) or "(no words)"
+    label: str = ""
+    """Its three most characteristic words (set by :class:`ThemeBook` as comments join)."""
 
 
 class ThemeBook:
@@ -177,7 +172,23 @@ class ThemeBook:
                                  (chosen, numpy.arange(len(texts)))),
                                 shape=(len(self.themes), len(texts)))
         self._sums += (membership @ matrix).toarray()
+        self._relabel()
         return [self.themes[index] for index in chosen]
+
+    def _relabel(self) -> None:
+        """Label each theme by words shared by many of its comments and rare elsewhere;
+        a word in most of the program's comments (the change's own name) labels none."""
+        weights, unseen = _rarity()
+        total = sum(theme.size for theme in self.themes)
+        overall: Counter[str] = Counter()
+        for theme in self.themes:
+            overall.update(theme.words)
+        for theme in self.themes:
+            scored = {word: count * count * weights.get(_stem(word), unseen)
+                      for word, count in theme.words.items()
+                      if total < 4 or overall[word] <= COMMON_SHARE * total}
+            top = sorted(scored, key=lambda w: (-scored[w], w))[:3]
+            theme.label = " / ".join(top) or "(no words)"
 
 
 def _cluster(matrix: Any) -> list[Any]:

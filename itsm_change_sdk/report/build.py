@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ..ledger import Ledger, SignOff
 from ..metrics import GoalEngine, GoalResult, MetricKind
-from ..model import Program, Ticket
+from ..model import FeedbackResponse, Program, Ticket
 from ..plugins import Platforms
 from .gates import GateResult, evaluate_gate
 from .measures import (
@@ -26,6 +27,9 @@ from .measures import (
     feedback_measures,
     training_measures,
 )
+
+if TYPE_CHECKING:
+    from ..insights.voices import ThemeVoice
 
 __all__ = ["Report", "build_report", "program_tickets"]
 
@@ -43,6 +47,9 @@ class Report:
     gates: dict[str, GateResult]
     tickets_read: int
     notes: list[str] = field(default_factory=list)
+    voices: list[ThemeVoice] = field(default_factory=list)
+    """What people are saying: themes over feedback comments, for programs that read
+    unmarked comments (``feedback: {unmarked: true}``)."""
 
     def gate(self, wave_id: str) -> GateResult:
         return self.gates[wave_id]
@@ -101,4 +108,19 @@ def build_report(program: Program, ledger: Ledger, tickets: Iterable[Ticket],
         feedback=feedback_measures(program, rows, responses, answered),
         prompts=split.finish(), signoffs=signoffs, gates=gates,
         tickets_read=engine.tickets_seen, notes=notes,
+        voices=_voices(program, ledger, responses),
     )
+
+
+def _voices(program: Program, ledger: Ledger,
+             marked: list[FeedbackResponse]) -> list[ThemeVoice]:
+    """Themes over marked and inferred comments, when the program reads unmarked ones."""
+    if not program.unmarked_feedback.enabled:
+        return []
+    from ..insights import require_insights
+
+    require_insights()
+    from ..insights.voices import what_people_say
+
+    comments = [r for r in marked if r.source == "comment"]
+    return what_people_say(comments + list(ledger.feedback(program.id, inferred=True)))

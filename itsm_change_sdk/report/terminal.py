@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from ..metrics import UnitResult
 from .build import Report
 from .gates import fmt_value
 from .measures import TrainingCell
 
-__all__ = ["render_text", "sparkline"]
+__all__ = ["render_text", "sparkline", "voices_lines"]
 
 _BARS = "▁▂▃▄▅▆▇█"
 TEXTS_PER_GROUP = 3
@@ -41,6 +43,7 @@ def render_text(report: Report, *, texts_per_group: int = TEXTS_PER_GROUP) -> li
     lines += _communications(report)
     lines += _feedback(report)
     lines += _feedback_texts(report, texts_per_group)
+    lines += voices_lines(report, texts_per_group)
     lines += _prompts(report)
     lines += _gates(report)
     return lines
@@ -167,3 +170,41 @@ def _gates(report: Report) -> list[str]:
         for condition in gate.conditions:
             lines.append(f"    [{'ok' if condition.ok else '--'}] {condition.text}")
     return lines
+
+
+def voices_lines(report: Report, quotes: int = TEXTS_PER_GROUP) -> list[str]:
+    """"What people are saying": themes in comments, per unit, with trend and quotes, and
+    where a theme speaks to a unit's barrier point (its weakest surveyed dimension)."""
+    if not report.program.unmarked_feedback.enabled:
+        return []
+    lines = ["", "What people are saying (themes in ticket comments, marked and inferred):"]
+    if not report.voices:
+        return [*lines, "  no feedback comments yet"]
+    titles = {unit.id: unit.title for unit in report.program.units}
+    for voice in report.voices:
+        mood = "-" if voice.sentiment is None else f"{voice.sentiment:+.1f}"
+        spark = sparkline([float(n) for n in _every_week(voice.weekly)[-12:]])
+        lines.append(f"  {voice.label}: {voice.comments} comments ({voice.inferred} found by "
+                     f"the classifier), mostly {voice.dimension or '-'}, sentiment {mood}, "
+                     f"weekly {spark}")
+        units = ", ".join(f"{titles.get(u, u)} {n}" for u, n in voice.by_unit.most_common())
+        lines.append(f"    units: {units}")
+        barrier = [titles.get(u, u) for u in voice.by_unit
+                   if (fb := report.feedback.units.get(u)) is not None
+                   and fb.weakest is not None and fb.weakest == voice.dimension]
+        if barrier:
+            lines.append(f"    speaks to the barrier point ({voice.dimension}) of "
+                         f"{', '.join(barrier)}")
+        for quote, confidence in voice.quotes[:quotes]:
+            how = "" if confidence is None else f" (inferred, confidence {confidence:.2f})"
+            lines.append(f"    \"{quote[:100]}\"{how}")
+    return lines
+
+
+def _every_week(weekly: dict[date, int]) -> list[int]:
+    """Counts from the first week to the last, weeks without comments as 0."""
+    if not weekly:
+        return []
+    weeks = sorted(weekly)
+    count = (weeks[-1] - weeks[0]).days // 7 + 1
+    return [weekly.get(weeks[0] + timedelta(days=7 * i), 0) for i in range(count)]
