@@ -27,6 +27,7 @@ from .model import (
     Program,
     Prompt,
     Ticket,
+    utcnow,
 )
 from .planner import PlannedAction
 from .plugins import Platforms
@@ -104,19 +105,28 @@ class Syncer:
     # -- training ----------------------------------------------------------------------
 
     def sync_training(self, report: SyncReport) -> None:
+        """Read back the open assignments, in batches: a sync costs what is still to be
+        done, not every assignment ever made. (A completed task reopened on the platform is
+        seen through its webhook event, not by polling.)"""
         rows = self.ledger.effects(self.program.id, kind=str(EffectKind.TRAINING),
                                    states=["done"])
         by_platform: dict[str, list[EffectRef]] = defaultdict(list)
         for row in rows:
-            if row.ref is not None:
+            if row.ref is not None and not row.completed:
                 by_platform[row.platform].append(row.ref)
         for platform, refs in by_platform.items():
-            for start in range(0, len(refs), STATUS_BATCH):
-                statuses = self.platforms.call(platform, "itsm_change_training_status",
-                                               refs=refs[start:start + STATUS_BATCH]) or []
-                for status in statuses:
-                    self.record_completion(status.key, status.completed, status.completed_at,
-                                           report)
+            try:
+                for start in range(0, len(refs), STATUS_BATCH):
+                    statuses = self.platforms.call(
+                        platform, "itsm_change_training_status",
+                        refs=refs[start:start + STATUS_BATCH]) or []
+                    for status in statuses:
+                        self.record_completion(status.key, status.completed,
+                                               status.completed_at, report)
+            except ITSMError as exc:
+                message = f"training status on {platform}: {exc}"
+                report.errors.append(message)
+                log.error("%s", message)
 
     def record_completion(self, key: str, completed: bool, at: datetime | None,
                           report: SyncReport | None = None) -> bool:
@@ -149,38 +159,57 @@ class Syncer:
         return self._people_units.get((platform, person))
 
     def sync_feedback(self, report: SyncReport) -> None:
+        """Marked comments and survey answers since each cursor, one platform at a time (a
+        platform that fails is reported and the others go on)."""
         for platform in self._platforms():
-            cursor_name = f"{self.program.id}:feedback:{platform}:comments"
+            try:
+                self._sync_feedback(platform, report)
+            except ITSMError as exc:
+                message = f"feedback on {platform}: {exc}"
+                report.errors.append(message)
+                log.error("%s", message)
+
+    def _advance(self, name: str, latest: datetime | None, started: datetime) -> None:
+        """Move a cursor after a successful pass, found or not: to the newest item read, or
+        to when the read started (less the overlap), whichever is later, so a quiet program
+        does not rescan its whole history on every sync. ``started`` is never later than the
+        real time: a rehearsal with a future ``--as-of`` must not push cursors past what the
+        platform has yet to write."""
+        floor = started - OVERLAP
+        self.ledger.set_cursor(name, max(latest or floor, floor).isoformat(), self.clock())
+
+    def _sync_feedback(self, platform: str, report: SyncReport) -> None:
+        cursor_name = f"{self.program.id}:feedback:{platform}:comments"
+        since = self._cursor(cursor_name)
+        started = min(self.clock(), utcnow())
+        latest = since
+        comments: Iterable[Comment] = self.platforms.call(
+            platform, "itsm_change_find_comments", marker=self.program.feedback_marker,
+            since=since - OVERLAP if since else None) or []
+        for comment in comments:
+            self.capture_comment(comment, report)
+            if latest is None or comment.created_at > latest:
+                latest = comment.created_at
+        self._advance(cursor_name, latest, started)
+        if self.platforms.implements(platform, "itsm_change_collect_survey_answers"):
+            cursor_name = f"{self.program.id}:feedback:{platform}:survey"
             since = self._cursor(cursor_name)
+            started = min(self.clock(), utcnow())
             latest = since
-            comments: Iterable[Comment] = self.platforms.call(
-                platform, "itsm_change_find_comments", marker=self.program.feedback_marker,
-                since=since - OVERLAP if since else None) or []
-            for comment in comments:
-                self.capture_comment(comment, report)
-                if latest is None or comment.created_at > latest:
-                    latest = comment.created_at
-            if latest is not None:
-                self.ledger.set_cursor(cursor_name, latest.isoformat(), self.clock())
-            if self.platforms.implements(platform, "itsm_change_collect_survey_answers"):
-                cursor_name = f"{self.program.id}:feedback:{platform}:survey"
-                since = self._cursor(cursor_name)
-                latest = since
-                answers: Iterable[FeedbackResponse] = self.platforms.call(
-                    platform, "itsm_change_collect_survey_answers", program=self.program,
-                    since=since) or []
-                for answer in answers:
-                    unit = answer.unit or self._unit_of(platform, answer.person)
-                    self.capture(FeedbackResponse(
-                        id=answer.id, platform=answer.platform, program=answer.program,
-                        person=answer.person, submitted_at=answer.submitted_at,
-                        scores=answer.scores, text=answer.text, source=answer.source,
-                        ticket_id=answer.ticket_id, unit=unit, survey=answer.survey,
-                    ), report)
-                    if latest is None or answer.submitted_at > latest:
-                        latest = answer.submitted_at
-                if latest is not None:
-                    self.ledger.set_cursor(cursor_name, latest.isoformat(), self.clock())
+            answers: Iterable[FeedbackResponse] = self.platforms.call(
+                platform, "itsm_change_collect_survey_answers", program=self.program,
+                since=since) or []
+            for answer in answers:
+                unit = answer.unit or self._unit_of(platform, answer.person)
+                self.capture(FeedbackResponse(
+                    id=answer.id, platform=answer.platform, program=answer.program,
+                    person=answer.person, submitted_at=answer.submitted_at,
+                    scores=answer.scores, text=answer.text, source=answer.source,
+                    ticket_id=answer.ticket_id, unit=unit, survey=answer.survey,
+                ), report)
+                if latest is None or answer.submitted_at > latest:
+                    latest = answer.submitted_at
+            self._advance(cursor_name, latest, started)
 
     def capture_comment(self, comment: Comment, report: SyncReport | None = None) -> bool:
         """Capture the feedback a marked comment carries, or the feedback the classifier
@@ -277,6 +306,7 @@ class Syncer:
         """
         cursor_name = f"{self.program.id}:prompts:{platform}:{prompt.id}"
         since = self._cursor(cursor_name) or prompt.active_from
+        started = min(now, utcnow())
         tickets: list[Ticket] = list(self.platforms.call(
             platform, "itsm_change_find_tickets", filter=prompt.filter,
             since=since - OVERLAP, open_only=True) or [])
@@ -286,7 +316,7 @@ class Syncer:
         posted = self.post_prompts(prompt, matching, report)
         report.prompts += posted
         report.posted[prompt.id] = report.posted.get(prompt.id, 0) + posted
-        self.ledger.set_cursor(cursor_name, max(latest, since).isoformat(), now)
+        self._advance(cursor_name, max(latest, since), started)
 
     def prompt_applies(self, prompt: Prompt, ticket: Ticket) -> bool:
         """A prompt shows on an open matching ticket of a started unit, in its window."""

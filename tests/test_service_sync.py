@@ -173,3 +173,31 @@ def test_status_shows_matched_and_prompted_per_prompt(ws, store, program, tmp_pa
                                       "--db", str(tmp_path / "ledger.db")])
     assert result.exit_code == 0, result.output
     assert "prompt reset: 4 tickets matched, 3 prompted" in result.output
+
+
+def test_a_quiet_sync_moves_its_cursors(ws, store, program, clock, monkeypatch):
+    """Nothing found is still a successful pass: the next sync reads from there, not from
+    the beginning of the program's history."""
+    asked = []
+    real = store.notes_containing
+    monkeypatch.setattr(store, "notes_containing",
+                        lambda marker, since: asked.append(since) or real(marker, since))
+    ws.sync(program)
+    clock.now += timedelta(hours=1)
+    ws.sync(program)
+    assert asked[0] is None and asked[1] is not None
+
+
+def test_training_status_is_read_for_open_assignments_only(ws, store, program, clock,
+                                                           monkeypatch):
+    ws.apply(program)
+    tasks = store.all_tasks(kind="training")
+    store.set_task_state(tasks[0]["number"], "closed")
+    assert ws.sync(program).completed == 1
+    asked = []
+    real = store.tasks_by_numbers
+    monkeypatch.setattr(store, "tasks_by_numbers",
+                        lambda numbers: asked.extend(numbers) or real(numbers))
+    clock.now += timedelta(hours=1)
+    ws.sync(program)
+    assert sorted(asked) == sorted(t["number"] for t in tasks[1:])
