@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import requests
@@ -39,6 +40,12 @@ PLAN_LIMITS: dict[str, dict[str, int]] = {
 _PLAN_ALIASES = {"blossom": "starter", "garden": "growth", "estate": "pro", "forest": "enterprise",
                  "msp": "growth", "msp core": "growth"}
 
+FILTER_PAGES = 10
+"""The ticket filter endpoint answers pages 1 to 10; page 11 is a 400."""
+FILTER_PAGE_SIZE = 30
+"""Tickets a filter page holds (the endpoint takes no ``per_page``)."""
+EARLIEST = date(2000, 1, 1)
+"""Where a filter split by update day starts when there is no cursor."""
 _TICKET_LIST = re.compile(r"/api/v2/tickets/?(?:filter/?)?$")
 _TICKET_ONE = re.compile(r"/api/v2/tickets/\d+/?$")
 _AGENT_LIST = re.compile(r"/api/v2/(?:agents|requesters)/?$")
@@ -183,24 +190,70 @@ class FreshserviceAPI:
         return self._list("/api/v2/tickets", ("tickets",), updated_since=updated_since,
                           order_type="asc", include=include, **params)
 
-    def filter_tickets(self, query: str) -> Iterator[dict[str, Any]]:
-        """``GET /tickets/filter``: paged by ``page`` with ``total`` in the body, no Link."""
+    def filter_tickets(self, query: str, since: date | None = None
+                       ) -> Iterator[dict[str, Any]]:
+        """``GET /tickets/filter``: paged by ``page`` with ``total`` in the body, no Link.
+
+        The endpoint answers pages 1 to :data:`FILTER_PAGES` only (page 11 is a 400). When
+        more tickets match, the query is split by update day, halving the window from
+        ``since`` (or :data:`EARLIEST`) to tomorrow until each part fits; overlapping edges
+        are read twice and each ticket given once. A single day with more matches than ten
+        pages hold is an error that says so, never a fall-back to the whole ticket list.
+        """
+        items, total = self._filter_page(query, 1)
+        if total is None or total <= FILTER_PAGES * FILTER_PAGE_SIZE:
+            yield from self._filter_pages(query, items, total)
+            return
+        seen: set[Any] = set()
+        first = since or EARLIEST
+        # To tomorrow, or a year on where ``since`` is later (a rehearsal's future dates).
+        last = max(datetime.now(UTC).date(), first + timedelta(days=365)) + timedelta(days=1)
+        for ticket in self._filter_window(query, first, last):
+            if ticket.get("id") not in seen:
+                seen.add(ticket.get("id"))
+                yield ticket
+
+    def _filter_page(self, query: str, page: int) -> tuple[list[dict[str, Any]], int | None]:
+        body = self.transport.get_json(
+            "/api/v2/tickets/filter", params=self._params(query=f'"{query}"', page=page))
+        total = body.get("total") if isinstance(body, Mapping) else None
+        return _items(body, "tickets"), total if isinstance(total, int) else None
+
+    def _filter_pages(self, query: str, first: list[dict[str, Any]], total: int | None
+                      ) -> Iterator[dict[str, Any]]:
         seen = 0
 
         def fetch(page: str | None) -> tuple[list[dict[str, Any]], str | None]:
-            nonlocal seen
+            nonlocal seen, total
             number = int(page or 1)
-            body = self.transport.get_json(
-                "/api/v2/tickets/filter", params=self._params(query=f'"{query}"', page=number)
-            )
-            items = _items(body, "tickets")
+            items = first if number == 1 else None
+            if items is None:
+                items, total = self._filter_page(query, number)
             seen += len(items)
-            total = body.get("total") if isinstance(body, Mapping) else None
-            if not items or (isinstance(total, int) and seen >= total):
+            if not items or number >= FILTER_PAGES or (total is not None and seen >= total):
                 return items, None
             return items, str(number + 1)
 
         return paginate_token(fetch)
+
+    def _filter_window(self, query: str, first: date, last: date
+                       ) -> Iterator[dict[str, Any]]:
+        """Tickets matching ``query`` updated from ``first`` to ``last`` (days, inclusive)."""
+        windowed = (f"({query}) AND updated_at:>'{(first - timedelta(days=1)).isoformat()}'"
+                    f" AND updated_at:<'{(last + timedelta(days=1)).isoformat()}'")
+        items, total = self._filter_page(windowed, 1)
+        if total is None or total <= FILTER_PAGES * FILTER_PAGE_SIZE:
+            yield from self._filter_pages(windowed, items, total)
+        elif first < last:
+            middle = first + (last - first) // 2
+            yield from self._filter_window(query, first, middle)
+            yield from self._filter_window(query, middle + timedelta(days=1), last)
+        else:
+            raise ConfigurationError(
+                f"freshservice: {total} tickets updated on {first.isoformat()} match the "
+                f"filter query {query!r}, more than the filter endpoint's "
+                f"{FILTER_PAGES} pages of {FILTER_PAGE_SIZE}; narrow the prompt's filter "
+                "(categories, groups, priorities)")
 
     def ticket(self, ticket_id: int, include: str | None = None) -> dict[str, Any]:
         params = self._params(include=include)

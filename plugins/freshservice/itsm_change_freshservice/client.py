@@ -621,7 +621,8 @@ class FreshservicePlatform:
             candidates = self.itsm_change_stream_tickets(since)
         else:
             try:
-                found = [self._ticket(t) for t in self.api.filter_tickets(query)
+                found = [self._ticket(t) for t in self.api.filter_tickets(
+                    query, since.date() - timedelta(days=1) if since else None)
                          if not is_managed(t)]
                 candidates = sorted(found, key=lambda t: t.updated_at)
             except InvalidRequest:

@@ -590,6 +590,8 @@ class FakeFreshservice:
             return invalid
         found = [t for t in self.tickets.values() if parsed.matches(t)]
         page = int(query.get("page", 1))
+        if page > 10:  # the endpoint answers ten pages of 30 at most
+            return 400, validation_error("page", "Has to be less than or equal to 10"), 1
         chunk = found[(page - 1) * 30: page * 30]
         return 200, {"tickets": [{k: v for k, v in t.items() if not k.startswith("_")}
                                  for t in chunk], "total": len(found)}, 1

@@ -9,6 +9,7 @@ import pytest
 from itsm_change_freshservice.mapping import key_tag
 from itsm_change_freshservice.query import MAX_QUERY, tag_queries
 
+from itsm_change_sdk.errors import ConfigurationError
 from itsm_change_sdk.model import Program, Survey, TicketFilter
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -119,6 +120,33 @@ class TestFindTickets:
         assert [params(c)["page"] for c in fake.calls("GET", "/api/v2/tickets/filter")] == [
             "1", "2"]
         assert [t.updated_at for t in found] == sorted(t.updated_at for t in found)
+
+    def test_more_matches_than_ten_filter_pages_are_read_by_update_day(self, platform, fake):
+        """The filter endpoint stops at page 10 (300 tickets); more matches are read in
+        windows of update days, every ticket once, never through the whole ticket list."""
+        start = datetime(2027, 1, 4, 9, tzinfo=UTC)
+        for i in range(400):
+            fake.add_ticket(title=f"reset {i}", category="password reset",
+                            opened_at=start + timedelta(hours=i % 96, seconds=i))
+        found = list(platform.itsm_change_find_tickets(
+            filter=TicketFilter(categories=("password reset",)),
+            since=start - timedelta(days=1), open_only=True))
+        assert sorted(t.title for t in found) == sorted(f"reset {i}" for i in range(400))
+        pages = [int(parse_qs(urlsplit(r.url).query)["page"][0])
+                 for r in fake.calls("GET", "/api/v2/tickets/filter")]
+        assert max(pages) <= 10
+        assert fake.calls("GET", "/api/v2/tickets") == [], "no fall-back to the full list"
+
+    def test_more_matches_on_one_day_than_ten_pages_say_what_to_change(self, platform, fake):
+        start = datetime(2027, 1, 4, 9, tzinfo=UTC)
+        for i in range(310):
+            fake.add_ticket(title=f"reset {i}", category="password reset",
+                            opened_at=start + timedelta(seconds=i))
+        with pytest.raises(ConfigurationError, match=r"310 tickets updated on 2027-01-04 .*"
+                           r"narrow the prompt's filter"):
+            list(platform.itsm_change_find_tickets(
+                filter=TicketFilter(categories=("password reset",)),
+                since=start - timedelta(days=1), open_only=True))
 
     def test_a_rejected_filter_query_falls_back_to_the_stream(self, platform, fake):
         fake.add_group("Service Desk", [])
