@@ -85,6 +85,16 @@ def doctor(platform: JiraPlatform) -> list[Check]:
             "webhook secret", CheckStatus.WARN, "no webhook_secret is set: webhooks are refused",
             "set webhook_secret (ITSM_CHANGE_JIRA_WEBHOOK_SECRET) and run 'itsm-change install'",
         ))
+    if not config.group_field:
+        # Jira has no assignment group of its own: without the field no ticket names a
+        # group, so no unit owns one, and prompts and per-unit metrics silently match none.
+        checks.append(_check(
+            "group field", CheckStatus.WARN,
+            "no group_field is set: tickets carry no group, so no unit owns a ticket; prompts "
+            "and per-unit metrics match nothing",
+            "set group_field (ITSM_CHANGE_JIRA_GROUP_FIELD) to the custom field that holds "
+            "the ticket's team or assignment group, e.g. customfield_10070",
+        ))
     return checks
 
 

@@ -30,6 +30,12 @@ class TestDoctor:
         assert check.status is CheckStatus.FAIL
         assert "permission scheme of OPS" in check.fix
 
+    def test_without_a_group_field_prompts_would_match_nothing(self, make_platform):
+        check = by_name(make_platform(group_field="").itsm_change_doctor())["group field"]
+        assert check.status is CheckStatus.WARN
+        assert "prompts and per-unit metrics match nothing" in check.message
+        assert "group_field" in check.fix
+
     def test_unknown_project(self, make_platform):
         checks = by_name(make_platform(project="NOPE").itsm_change_doctor())
         assert checks["project"].status is CheckStatus.FAIL

@@ -80,7 +80,7 @@ def env(site: FakeJira, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         "site_url": SITE, "email": "bot@example.com",
         "api_token": "ATATT3xFfGF0-secret-token-value", "project": "OPS",
         "ticket_projects": "HELP", "webhook_secret": "whsec-0123456789",
-        "announcement_issue": site.announcement["key"],
+        "announcement_issue": site.announcement["key"], "group_field": "customfield_10070",
     }
     for key, value in settings.items():
         monkeypatch.setenv(f"ITSM_CHANGE_JIRA_{key.upper()}", value)
