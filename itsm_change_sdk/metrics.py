@@ -11,13 +11,19 @@ Three windows per unit, from its wave's dates:
 - *current*: tickets opened on or after go-live (the result);
 - *weekly*: every week, before and after, for the trend. The week between start and go-live
   (training) counts only in the weekly trend.
+
+A value can be *unknown*: no tickets, tickets without the field the metric needs (a platform
+that does not report reassignments), fewer tickets than the program's ``min_sample``, or a
+median time to resolve that the open tickets do not yet allow. An unknown value carries its
+reason and never counts as met.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from .hookspecs import hookimpl
@@ -31,25 +37,49 @@ __all__ = [
     "GoalResult",
     "MeanHours",
     "MeanTimeToResolve",
+    "MedianTimeToResolve",
     "MetricKind",
     "ReopenRate",
+    "ResolveTimes",
     "ResolvedShare",
     "Share",
     "UnitResult",
     "builtin_metric_kinds",
     "compile_filter",
     "compute_goals",
+    "known_at",
+    "measure",
     "week_start",
 ]
 
 
 class Accumulator(Protocol):
+    """Turns tickets into one number.
+
+    Two optional methods refine it, and :func:`measure` uses them when present:
+    ``value_at(as_of)`` (the value with open tickets judged at ``as_of``) and
+    ``why_unknown()`` (why ``value`` is None, in words a change lead understands).
+    """
+
     def add(self, ticket: Ticket) -> None: ...
 
     def value(self) -> float | None: ...
 
     @property
     def count(self) -> int: ...
+
+
+def measure(acc: Accumulator, as_of: datetime) -> tuple[float | None, str | None]:
+    """The accumulator's value at ``as_of`` and, when it has none, the reason why."""
+    value_at = getattr(acc, "value_at", None)
+    value = value_at(as_of) if callable(value_at) else acc.value()
+    if value is not None:
+        return value, None
+    why = getattr(acc, "why_unknown", None)
+    reason = why(as_of) if callable(why) else None
+    if reason is None:
+        reason = "no tickets" if not acc.count else "the metric has no value for these tickets"
+    return None, reason
 
 
 class MetricKind(Protocol):
@@ -100,35 +130,142 @@ class Share(_Hits):
             self.hits += 1
 
 
-class ResolvedShare(Share):
-    """Like :class:`Share`, over resolved tickets only (open ones have no outcome yet)."""
+class ResolvedShare(_Hits):
+    """Like :class:`Share`, over resolved tickets only (open ones have no outcome yet).
 
-    __slots__ = ()
+    ``predicate`` returns None for a ticket whose platform did not say what the metric needs
+    (``reopen_count`` or ``reassignment_count`` left at None): such tickets are counted
+    apart, never as a hit or a miss.
+    """
+
+    __slots__ = ("lacking", "needs", "predicate")
+
+    def __init__(self, predicate: Callable[[Ticket], bool | None], needs: str) -> None:
+        super().__init__()
+        self.predicate = predicate
+        self.lacking = 0
+        self.needs = needs
 
     def add(self, ticket: Ticket) -> None:
-        if ticket.resolved_at is not None:
-            self.total += 1
-            if self.predicate(ticket):
-                self.hits += 1
+        if ticket.resolved_at is None:
+            return
+        outcome = self.predicate(ticket)
+        if outcome is None:
+            self.lacking += 1
+            return
+        self.total += 1
+        if outcome:
+            self.hits += 1
+
+    def why_unknown(self, as_of: datetime) -> str | None:
+        if self.lacking:
+            return (f"the platform does not report {self.needs} for "
+                    f"{self.lacking} resolved ticket(s)")
+        return "no resolved tickets"
+
+
+_MINUTE = 60
+
+
+class ResolveTimes:
+    """Kaplan-Meier median hours to resolve, with open tickets counted as *censored*.
+
+    A ticket still open at the report's date has taken at least that long; dropping it (as
+    a mean over resolved tickets does) makes a unit look fast just after go-live, when only
+    the quick tickets have closed. Durations are kept to the minute in two histograms, so
+    memory grows with distinct durations, never with tickets.
+    """
+
+    __slots__ = ("n", "open_since", "resolved")
+
+    def __init__(self) -> None:
+        self.resolved: dict[int, int] = {}
+        """Minutes to resolve -> tickets."""
+        self.open_since: dict[int, int] = {}
+        """Minute the ticket opened (epoch minutes) -> tickets still open."""
+        self.n = 0
+
+    def add(self, ticket: Ticket) -> None:
+        self.n += 1
+        resolved = ticket.resolved_at
+        if resolved is None:
+            key = int(ticket.opened_at.timestamp()) // _MINUTE
+            self.open_since[key] = self.open_since.get(key, 0) + 1
+        else:
+            minutes = max(int((resolved - ticket.opened_at).total_seconds()) // _MINUTE, 0)
+            self.resolved[minutes] = self.resolved.get(minutes, 0) + 1
+
+    @property
+    def count(self) -> int:
+        return self.n
+
+    def value(self) -> float | None:
+        return None  # a median with open tickets needs the date they are judged at
+
+    def _censored(self, as_of: datetime) -> dict[int, int]:
+        now = int(as_of.timestamp()) // _MINUTE
+        out: dict[int, int] = {}
+        for opened, tickets in self.open_since.items():
+            waited = max(now - opened, 0)
+            out[waited] = out.get(waited, 0) + tickets
+        return out
+
+    def value_at(self, as_of: datetime) -> float | None:
+        """The first duration at which the estimated share still open falls to half."""
+        censored = self._censored(as_of)
+        at_risk = self.n
+        surviving = 1.0
+        for minute in sorted(self.resolved.keys() | censored.keys()):
+            events = self.resolved.get(minute, 0)
+            if events:
+                surviving *= 1 - events / at_risk
+                if surviving <= 0.5:
+                    return minute / 60
+            # Tickets censored at this minute were at risk for its events (the usual rule).
+            at_risk -= events + censored.get(minute, 0)
+        return None
+
+    def why_unknown(self, as_of: datetime) -> str | None:
+        if not self.n:
+            return "no tickets"
+        censored = self._censored(as_of)
+        longest = max(censored, default=0) / 60
+        return (f"fewer than half of {self.n} tickets are known to be resolved: "
+                f"{sum(censored.values())} still open (the oldest for {longest:.0f}h), "
+                "so the median is not known yet")
 
 
 class MeanHours:
-    """Mean hours from opening to resolution, over resolved tickets."""
+    """Mean hours from opening to resolution, known only once every ticket is resolved.
 
-    __slots__ = ("n", "total")
+    A mean over the resolved tickets alone would leave out the long ones still open, so
+    while any ticket of the window is open the value is unknown, with that reason.
+    """
+
+    __slots__ = ("n", "open", "total")
 
     def __init__(self) -> None:
         self.total = 0.0
         self.n = 0
+        self.open = 0
 
     def add(self, ticket: Ticket) -> None:
         resolved = ticket.resolved_at
         if resolved is not None:
             self.total += (resolved - ticket.opened_at).total_seconds()
             self.n += 1
+        else:
+            self.open += 1
 
     def value(self) -> float | None:
-        return self.total / self.n / 3600 if self.n else None
+        return self.total / self.n / 3600 if self.n and not self.open else None
+
+    def why_unknown(self, as_of: datetime) -> str | None:
+        if self.open:
+            return (f"{self.open} of {self.n + self.open} tickets still open: a mean over "
+                    "the resolved ones would favour the short tickets "
+                    "(median_time_to_resolve counts open tickets)")
+        return "no tickets"
 
     @property
     def count(self) -> int:
@@ -151,12 +288,14 @@ class _ChannelShareAcc(_Hits):
             self.hits += 1
 
 
-def _first_contact(ticket: Ticket) -> bool:
+def _first_contact(ticket: Ticket) -> bool | None:
+    if ticket.reassignment_count is None or ticket.reopen_count is None:
+        return None
     return ticket.reassignment_count == 0 and ticket.reopen_count == 0
 
 
-def _reopened(ticket: Ticket) -> bool:
-    return ticket.reopen_count > 0
+def _reopened(ticket: Ticket) -> bool | None:
+    return None if ticket.reopen_count is None else ticket.reopen_count > 0
 
 
 @dataclass(frozen=True)
@@ -173,7 +312,7 @@ class ChannelShare:
 
 @dataclass(frozen=True)
 class MeanTimeToResolve:
-    """Mean hours from opening to resolution, over resolved tickets."""
+    """Mean hours from opening to resolution; unknown while any ticket is open."""
 
     name: str = "mean_time_to_resolve"
     title: str = "Mean time to resolve"
@@ -181,6 +320,18 @@ class MeanTimeToResolve:
 
     def accumulator(self, params: Mapping[str, Any]) -> Accumulator:
         return MeanHours()
+
+
+@dataclass(frozen=True)
+class MedianTimeToResolve:
+    """Median hours from opening to resolution, open tickets censored (Kaplan-Meier)."""
+
+    name: str = "median_time_to_resolve"
+    title: str = "Median time to resolve"
+    unit_label: str = "hours"
+
+    def accumulator(self, params: Mapping[str, Any]) -> Accumulator:
+        return ResolveTimes()
 
 
 @dataclass(frozen=True)
@@ -192,7 +343,7 @@ class FirstContactResolution:
     unit_label: str = "share"
 
     def accumulator(self, params: Mapping[str, Any]) -> Accumulator:
-        return ResolvedShare(_first_contact)
+        return ResolvedShare(_first_contact, "reassignments or reopenings")
 
 
 @dataclass(frozen=True)
@@ -204,11 +355,12 @@ class ReopenRate:
     unit_label: str = "share"
 
     def accumulator(self, params: Mapping[str, Any]) -> Accumulator:
-        return ResolvedShare(_reopened)
+        return ResolvedShare(_reopened, "reopenings")
 
 
 def builtin_metric_kinds() -> list[MetricKind]:
-    return [ChannelShare(), MeanTimeToResolve(), FirstContactResolution(), ReopenRate()]
+    return [ChannelShare(), MeanTimeToResolve(), MedianTimeToResolve(),
+            FirstContactResolution(), ReopenRate()]
 
 
 @hookimpl
@@ -238,14 +390,29 @@ class UnitResult:
     weekly: dict[date, float | None] = field(default_factory=dict)
     """Week (Monday) -> value over tickets opened that week, oldest first."""
     weekly_counts: dict[date, int] = field(default_factory=dict)
+    live: bool = True
+    """Whether the unit's go-live is on or before the report's date."""
+    unknown: str | None = None
+    """Why the current value cannot be judged (None: it can)."""
+    before_unknown: str | None = None
 
     @property
     def met(self) -> bool:
-        if self.current is None:
+        """At or past the target, on enough tickets: an unknown value is never met."""
+        if self.current is None or self.unknown is not None:
             return False
         if self.higher_is_better:
             return self.current >= self.target
         return self.current <= self.target
+
+    @property
+    def status(self) -> str:
+        """``not live yet``, ``unknown``, ``met`` or ``not met``."""
+        if not self.live:
+            return "not live yet"
+        if self.unknown is not None:
+            return "unknown"
+        return "met" if self.met else "not met"
 
     @property
     def progress(self) -> float | None:
@@ -309,6 +476,7 @@ class GoalEngine:
     """
 
     def __init__(self, program: Program, kinds: Mapping[str, MetricKind]) -> None:
+        self.min_sample = program.min_sample
         self.program = program
         self.units = program.units
         self.results: list[GoalResult] = []
@@ -379,22 +547,33 @@ class GoalEngine:
         for ticket in tickets:
             add(ticket)
 
-    def finish(self) -> list[GoalResult]:
-        """The results so far (the engine may keep taking tickets afterwards)."""
+    def finish(self, as_of: datetime) -> list[GoalResult]:
+        """The results at ``as_of`` (the engine may keep taking tickets afterwards).
+
+        ``as_of`` decides which units are live and how long open tickets have waited; the
+        tickets themselves should already be as known at that moment (see :func:`known_at`).
+        """
         for index, slots in enumerate(self._slots):
             unit_id = self.units[index].id
             for slot in slots:
                 result = self.results[slot.goal_index].units[unit_id]
-                result.current = slot.current.value()
+                result.current, result.unknown = measure(slot.current, as_of)
                 result.current_count = slot.current.count
-                result.before = slot.before.value()
+                result.before, result.before_unknown = measure(slot.before, as_of)
                 result.before_count = slot.before.count
+                go_live = date.fromordinal(slot.go_live)
+                result.live = go_live <= as_of.date()
+                if not result.live:
+                    result.unknown = f"not live yet (go-live {go_live})"
+                elif result.unknown is None and result.current_count < self.min_sample:
+                    result.unknown = (f"only {result.current_count} ticket(s) since go-live; "
+                                      f"at least {self.min_sample} needed (min_sample)")
                 result.weekly = {}
                 result.weekly_counts = {}
                 for week in sorted(slot.weekly):
                     acc = slot.weekly[week]
                     monday = date.fromordinal(week * 7 + 1)
-                    result.weekly[monday] = acc.value()
+                    result.weekly[monday] = measure(acc, as_of)[0]
                     result.weekly_counts[monday] = acc.count
         return self.results
 
@@ -420,9 +599,23 @@ def compile_filter(flt: TicketFilter) -> Callable[[Ticket], bool]:
     return matches
 
 
+def known_at(ticket: Ticket, as_of: datetime) -> Ticket | None:
+    """The ticket as it stood at ``as_of``: None if it was not opened yet, open again if it
+    was resolved later. (Reopen and reassignment counts are the platform's current ones.)"""
+    if ticket.opened_at > as_of:
+        return None
+    if ticket.resolved_at is not None and ticket.resolved_at > as_of:
+        return dataclasses.replace(ticket, resolved_at=None, state="open")
+    return ticket
+
+
 def compute_goals(program: Program, tickets: Iterable[Ticket],
-                  kinds: Mapping[str, MetricKind]) -> list[GoalResult]:
-    """Every goal's baseline, current value and weekly trend per unit, in one pass."""
+                  kinds: Mapping[str, MetricKind], as_of: datetime) -> list[GoalResult]:
+    """Every goal's baseline, current value and weekly trend per unit at ``as_of``, in one
+    pass; tickets opened after ``as_of`` are left out and later resolutions ignored."""
     engine = GoalEngine(program, kinds)
-    engine.add_all(tickets)
-    return engine.finish()
+    for ticket in tickets:
+        seen = known_at(ticket, as_of)
+        if seen is not None:
+            engine.add(seen)
+    return engine.finish(as_of)

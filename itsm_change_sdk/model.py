@@ -343,6 +343,8 @@ class Program:
     unmarked_feedback: UnmarkedFeedback = field(default_factory=UnmarkedFeedback)
     training_threshold: float = 0.8
     """Share of assignments that must be complete before the next wave may start."""
+    min_sample: int = 20
+    """Tickets a unit needs since go-live before any goal can count as met for it."""
     source: str | None = None
     """The file the program was loaded from."""
 
@@ -407,8 +409,9 @@ class Ticket:
     priority: str | None = None
     assignee: str | None = None
     requester: str | None = None
-    reopen_count: int = 0
-    reassignment_count: int = 0
+    reopen_count: int | None = None
+    """None: the platform does not say (metrics that need it report "unknown")."""
+    reassignment_count: int | None = None
     url: str | None = None
     group_id: str | None = None
     """The assignment group's id where the platform has one beside its name (ServiceNow's

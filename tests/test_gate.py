@@ -22,10 +22,10 @@ AS_OF = datetime(2027, 2, 20, tzinfo=UTC)  # weeks of 01-18 .. 02-08 are complet
 
 
 def unit_result(current: float | None, weekly: list[float], *, baseline: float = 0.2,
-                target: float = 0.5) -> UnitResult:
+                target: float = 0.5, unknown: str | None = None) -> UnitResult:
     weeks = {GO_LIVE + timedelta(days=7 * i): v for i, v in enumerate(weekly)}
     return UnitResult("u1", baseline, target, target >= baseline, current=current,
-                      current_count=40, weekly=weeks)
+                      current_count=40, weekly=weeks, unknown=unknown)
 
 
 class TestTrend:
@@ -107,9 +107,19 @@ class TestEvaluateGate:
         assert "sign-off by bo (Bo, Field): missing" in failed[2]
 
     def test_no_tickets_since_go_live_closes_the_gate(self):
-        gate = evaluate_gate(PROGRAM, "wave-2", goals(unit_result(None, [])), training(10),
-                             SIGNED, AS_OF)
-        assert not gate.open and "no tickets since go-live" in gate.conditions[0].text
+        gate = evaluate_gate(PROGRAM, "wave-2", goals(unit_result(None, [], unknown="no tickets")),
+                             training(10), SIGNED, AS_OF)
+        assert not gate.open
+        assert gate.conditions[0].text.endswith(": unknown, counted as not met (no tickets)")
+
+    def test_an_unknown_value_past_the_target_is_not_met(self):
+        """55% is past the 50% target, but on too few tickets: the gate stays closed and
+        says so with the sample."""
+        why = "only 12 ticket(s) since go-live; at least 20 needed (min_sample)"
+        gate = evaluate_gate(PROGRAM, "wave-2", goals(unit_result(0.55, [0.5], unknown=why)),
+                             training(10), SIGNED, AS_OF)
+        assert not gate.open and not gate.conditions[0].ok
+        assert f"unknown, counted as not met ({why})" in gate.conditions[0].text
 
     def test_training_not_assigned_closes_the_gate(self):
         gate = evaluate_gate(PROGRAM, "wave-2", goals(unit_result(0.6, [])), training(0, 0),

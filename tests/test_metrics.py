@@ -18,9 +18,13 @@ KINDS = {k.name: k for k in builtin_metric_kinds()}
 INCIDENTS = TicketFilter(kinds=("incident",))
 
 
-def make_program(*goals: Goal) -> Program:
+AS_OF = datetime(2027, 2, 1, tzinfo=UTC)
+"""After every ticket below opened; T3 and T8 are still open then."""
+
+
+def make_program(*goals: Goal, min_sample: int = 1) -> Program:
     # Pilot starts Mon 2027-01-11, goes live Mon 2027-01-18; wave-2 goes live 2027-03-08.
-    return Program(
+    return Program(min_sample=min_sample,
         id="p", title="P", platforms=("sandbox",), goals=goals,
         waves=(Wave("pilot", "Pilot", date(2027, 1, 11), date(2027, 1, 18)),
                Wave("wave-2", "Wave 2", date(2027, 3, 1), date(2027, 3, 8))),
@@ -35,8 +39,8 @@ def goal(metric: str, **params: str) -> Goal:
 
 
 def tk(n: int, day: int, channel: str, hours: float | None = None, *, month: int = 1,
-       group: str = "Desk", kind: str = "incident", reopen: int = 0,
-       reassign: int = 0) -> Ticket:
+       group: str = "Desk", kind: str = "incident", reopen: int | None = 0,
+       reassign: int | None = 0) -> Ticket:
     opened = datetime(2027, month, day, 9, tzinfo=UTC)
     resolved = opened + timedelta(hours=hours) if hours is not None else None
     return Ticket("sandbox", f"T{n}", f"T{n}", "t", kind, "resolved" if resolved else "open",
@@ -62,7 +66,7 @@ TICKETS = [
 
 
 def results_for(metric: str, **params: str) -> dict[str, object]:
-    [result] = compute_goals(make_program(goal(metric, **params)), iter(TICKETS), KINDS)
+    [result] = compute_goals(make_program(goal(metric, **params)), iter(TICKETS), KINDS, AS_OF)
     return dict(result.units)
 
 
@@ -86,37 +90,107 @@ class TestChannelShare:
 
     def test_channel_is_matched_case_insensitively(self):
         program = make_program(goal("channel_share", channel="Portal"))
-        [result] = compute_goals(program, [tk(1, 18, "PORTAL"), tk(2, 18, "email")], KINDS)
+        [result] = compute_goals(program, [tk(1, 18, "PORTAL"), tk(2, 18, "email")], KINDS,
+                                 AS_OF)
         assert result.units["u1"].current == 0.5
 
 
 class TestResolutionMetrics:
-    def test_mean_time_to_resolve(self):
-        """Current resolved: T5 4h, T6 6h, T7 8h, T11 2h -> 20/4 = 5h. Before: 10h, 20h -> 15h
-        (T3 is open and does not count)."""
+    def test_mean_time_to_resolve_is_unknown_while_a_ticket_is_open(self):
+        """Current: T5 4h, T6 6h, T7 8h, T11 2h resolved, T8 open. A mean over the four
+        resolved (5h) would leave T8 out, so the mean is unknown, saying why."""
         u1 = results_for("mean_time_to_resolve")["u1"]
-        assert u1.current == pytest.approx(5.0) and u1.current_count == 4
-        assert u1.before == pytest.approx(15.0)
+        assert u1.current is None and u1.current_count == 4
+        assert u1.unknown is not None and u1.unknown.startswith("1 of 5 tickets still open")
+        assert not u1.met and u1.status == "unknown"
+
+    def test_mean_time_to_resolve_when_every_ticket_is_resolved(self):
+        """T1 10h, T2 20h (u1, before its wave), nothing open -> 15h."""
+        program = make_program(goal("mean_time_to_resolve"))
+        [result] = compute_goals(program, [TICKETS[0], TICKETS[1]], KINDS, AS_OF)
+        assert result.units["u1"].before == pytest.approx(15.0)
+
+    def test_median_counts_open_tickets_as_censored(self):
+        """Current: 2h, 4h, 6h, 8h resolved, T8 open for 135h at 02-01 00:00 (n=5).
+        Kaplan-Meier: after 2h 4/5 = 0.8 open; after 4h 0.8 x 3/4 = 0.6; after 6h
+        0.6 x 2/3 = 0.4 <= 0.5 -> median 6h (the mean over resolved ones says 5h)."""
+        u1 = results_for("median_time_to_resolve")["u1"]
+        assert u1.current == pytest.approx(6.0) and u1.current_count == 5
+        assert u1.unknown is None
+
+    def test_short_tickets_alone_do_not_make_a_goal_met(self):
+        """Ten days after go-live, 2 of 10 tickets resolved in 30h, 8 open for 240h. The
+        share still open never falls to half (0.8 after 30h): the median is unknown, and
+        the goal (target 500h) is not met, although the resolved ones took 30h."""
+        tickets = [tk(n, 18, "portal", 30 if n < 2 else None) for n in range(10)]
+        program = make_program(Goal("mttr", "t", "median_time_to_resolve", 1162, 500))
+        as_of = datetime(2027, 1, 28, 9, tzinfo=UTC)
+        [result] = compute_goals(program, tickets, KINDS, as_of)
+        u1 = result.units["u1"]
+        assert u1.current is None and not u1.met
+        assert u1.unknown == ("fewer than half of 10 tickets are known to be resolved: 8 still "
+                              "open (the oldest for 240h), so the median is not known yet")
 
     def test_first_contact_resolution(self):
         """Current resolved: T5 yes, T6 reopened, T7 reassigned, T11 yes -> 2/4."""
         assert results_for("first_contact_resolution")["u1"].current == 0.5
+
+    def test_first_contact_resolution_unknown_without_the_counts(self):
+        """A platform that does not report reassignments leaves the counts at None: the
+        share is unknown, not 100%."""
+        tickets = [tk(n, 18 + n, "portal", 3, reopen=None, reassign=None) for n in range(4)]
+        program = make_program(goal("first_contact_resolution"))
+        [result] = compute_goals(program, tickets, KINDS, AS_OF)
+        u1 = result.units["u1"]
+        assert u1.current is None and not u1.met
+        assert u1.unknown == ("the platform does not report reassignments or reopenings for "
+                              "4 resolved ticket(s)")
 
     def test_reopen_rate(self):
         """Current resolved: only T6 was reopened -> 1/4."""
         assert results_for("reopen_rate")["u1"].current == 0.25
 
     def test_lower_is_better_goal_is_met_at_or_below_target(self):
-        program = make_program(Goal("mttr", "t", "mean_time_to_resolve", 30, 5,
+        """Median 6h (see above) against a 6h target."""
+        program = make_program(Goal("mttr", "t", "median_time_to_resolve", 30, 6,
                                     filter=INCIDENTS))
-        [result] = compute_goals(program, TICKETS, KINDS)
-        assert result.units["u1"].met  # 5.0h <= 5h target
+        [result] = compute_goals(program, TICKETS, KINDS, AS_OF)
+        assert result.units["u1"].met
         assert result.units["u1"].progress == pytest.approx(1.0)
+
+
+class TestUnknownAndAsOf:
+    def test_too_few_tickets_is_unknown_with_the_sample_in_the_reason(self):
+        """Portal share 4/5 is past the 0.5 target, but 5 tickets < min_sample 10."""
+        program = make_program(goal("channel_share", channel="portal"), min_sample=10)
+        [result] = compute_goals(program, TICKETS, KINDS, AS_OF)
+        u1 = result.units["u1"]
+        assert u1.current == pytest.approx(0.8) and not u1.met
+        assert u1.unknown == "only 5 ticket(s) since go-live; at least 10 needed (min_sample)"
+
+    def test_unit_before_go_live_is_not_live_yet(self):
+        u2 = results_for("channel_share", channel="portal")["u2"]
+        assert not u2.live and u2.status == "not live yet" and not u2.met
+
+    def test_as_of_shows_only_tickets_known_then(self):
+        """At 01-20 00:00: T5 (01-18, 4h) and T6 (01-19, 6h) are resolved; T7 opened on
+        01-20 09:00, later: left out. Portal share 2/2. Resolved later means open then."""
+        as_of = datetime(2027, 1, 20, tzinfo=UTC)
+        program = make_program(goal("channel_share", channel="portal"),
+                               goal("median_time_to_resolve"))
+        share, _ = compute_goals(program, TICKETS, KINDS, as_of)
+        assert share.units["u1"].current == 1.0 and share.units["u1"].current_count == 2
+        late = tk(20, 19, "portal", 100)  # resolved 01-23: still open at 01-20 00:00
+        [median] = compute_goals(make_program(goal("median_time_to_resolve")),
+                                 [TICKETS[5], late], KINDS, as_of)
+        # n=2: T5 resolved at 4h -> 1/2 open -> median 4h; the late one counts as open.
+        assert median.units["u1"].current == pytest.approx(4.0)
+        assert median.units["u1"].current_count == 2
 
 
 def test_goal_limited_to_some_units():
     program = make_program(Goal("g", "t", "channel_share", 0.2, 0.5, units=("u2",)))
-    [result] = compute_goals(program, TICKETS, KINDS)
+    [result] = compute_goals(program, TICKETS, KINDS, AS_OF)
     assert list(result.units) == ["u2"]
 
 
@@ -136,7 +210,7 @@ def test_stream_is_read_once_and_no_ticket_is_kept():
             yield ticket
 
     [result] = compute_goals(make_program(goal("channel_share", channel="portal")), stream(),
-                             KINDS)
+                             KINDS, AS_OF)
     gc.collect()
     assert result.units["u1"].current == pytest.approx(0.75)
     assert sum(r() is not None for r in refs) == 0
@@ -166,5 +240,6 @@ def test_metric_kinds_are_pluggable():
             "reopen_rate", "p1_share"} <= set(kinds)
     tickets = [tk(1, 18, "portal"), tk(2, 19, "portal")]
     object.__setattr__(tickets[0], "priority", "1")
-    [result] = compute_goals(make_program(Goal("g", "t", "p1_share", 0.0, 1.0)), tickets, kinds)
+    [result] = compute_goals(make_program(Goal("g", "t", "p1_share", 0.0, 1.0)), tickets, kinds,
+                             AS_OF)
     assert result.units["u1"].current == 0.5

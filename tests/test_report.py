@@ -134,6 +134,28 @@ class TestExports:
         assert fb_row["response_rate"] == feedback.response_rate
         assert data["gates"]["wave-2"]["open"] is False
 
+    def test_csv_neutralises_formulas_in_every_file(self, run, tmp_path):
+        """Goal and prompt titles come from people too: no cell of any file may start as a
+        spreadsheet formula."""
+        text = EXAMPLE.read_text()
+        text = text.replace("title: Half of all incidents are raised through the portal",
+                            'title: "=HYPERLINK(\\"http://x.example\\",\\"goal\\")"')
+        text = text.replace("title: Password resets go to self-service",
+                            'title: "@SUM(1+1)"')
+        hostile = tmp_path / "program.yaml"
+        hostile.write_text(text)
+        result = run("report", hostile, "--csv", tmp_path / "csv")
+        assert result.exit_code == 0, result.output
+        cells: dict[str, list[str]] = {}
+        for path in (tmp_path / "csv").glob("*.csv"):
+            with path.open(newline="") as handle:
+                cells[path.stem] = [c for row in csv.reader(handle) for c in row]
+        starts = ("=", "+", "-", "@", "\t", "\r")
+        assert not [(name, c) for name, found in cells.items() for c in found
+                    if c.startswith(starts)]
+        assert "'=HYPERLINK(\"http://x.example\",\"goal\")" in cells["goals"]
+        assert "'@SUM(1+1)" in cells["prompts"]
+
     def test_csv_neutralises_formulas_in_free_text(self, run, tmp_path):
         run("report", EXAMPLE, "--csv", tmp_path)
         text = (tmp_path / "feedback_text.csv").read_text()
@@ -177,6 +199,22 @@ class TestReportCommand:
         data = json.loads((tmp_path / "a.json").read_text())
         assert data["as_of"].startswith("2027-01-12T23:59:59")
         assert all(r["overdue"] == 0 for r in data["tables"]["training_units"])
+
+    def test_as_of_shows_only_what_was_known_then(self, run, built, tmp_path):
+        """At the end of 2027-02-01: no message, answer or ticket from later, and the
+        units of wave 2 (go-live 03-08) are not live yet."""
+        done = run("report", EXAMPLE, "--as-of", "2027-02-01", "--json", tmp_path / "a.json")
+        assert done.exit_code == 0, done.output
+        tables = json.loads((tmp_path / "a.json").read_text())["tables"]
+        assert all(r["occurrence"] <= "2027-02-01" for r in tables["communications"])
+        assert any(c.occurrence > "2027-02-01" for c in built.communications)
+        assert all(r["submitted_at"] <= "2027-02-01T23:59:59+00:00"
+                   for r in tables["feedback_text"])
+        assert all(r["week"] <= "2027-02-01" for r in tables["goal_weekly"])
+        statuses = {(r["goal"], r["unit"]): r["status"] for r in tables["goals"]}
+        assert statuses[("portal-share", "sd-tier2")] == "not live yet"
+        assert statuses[("portal-share", "field-services")] == "not live yet"
+        assert not any(r["met"] for r in tables["goals"] if r["wave"] != "pilot")
 
     def test_unknown_program_file_exits_2(self, run, tmp_path):
         assert run("report", tmp_path / "missing.yaml").exit_code == 2

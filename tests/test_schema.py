@@ -97,8 +97,8 @@ def test_example_program_fields(example: Program):
 
 
 def test_example_loads_with_known_metric_kinds():
-    program = load_program(EXAMPLE, metric_kinds={"channel_share", "mean_time_to_resolve"})
-    assert [g.metric for g in program.goals] == ["channel_share", "mean_time_to_resolve"]
+    program = load_program(EXAMPLE, metric_kinds={"channel_share", "median_time_to_resolve"})
+    assert [g.metric for g in program.goals] == ["channel_share", "median_time_to_resolve"]
 
 
 def test_example_goals(example: Program):
@@ -117,7 +117,7 @@ def test_example_goals(example: Program):
         Goal(
             id="resolve-time",
             title="Incidents are resolved faster",
-            metric="mean_time_to_resolve",
+            metric="median_time_to_resolve",
             baseline=30.0,
             target=20.0,
             filter=incidents,

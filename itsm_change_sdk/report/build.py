@@ -6,13 +6,14 @@ never differs between them.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..ledger import Ledger, SignOff
-from ..metrics import GoalEngine, GoalResult, MetricKind
+from ..ledger import EffectRow, Ledger, SignOff
+from ..metrics import GoalEngine, GoalResult, MetricKind, known_at
 from ..model import FeedbackResponse, Program, Ticket
 from ..plugins import Platforms
 from .gates import GateResult, evaluate_gate
@@ -68,23 +69,33 @@ def build_report(program: Program, ledger: Ledger, tickets: Iterable[Ticket],
     """Compute the report.
 
     :param now: the clock's time.
-    :param as_of: the date overdue training and complete weeks are judged at. By default
-        ``now``, or the latest record when the records run ahead of the clock (a rehearsal
-        on a simulated calendar, as ``itsm-change demo`` makes).
+    :param as_of: show only what was known at this moment: tickets opened by then (open
+        again if resolved later), records made by then, answers and sign-offs given by
+        then. By default ``now``, or the latest record when the records run ahead of the
+        clock (a rehearsal on a simulated calendar, as ``itsm-change demo`` makes).
     """
     rows = ledger.effects(program.id)
     responses = list(ledger.feedback(program.id))
+    signoffs = ledger.signoffs(program.id)
+    notes: list[str] = []
+    if as_of is not None:
+        rows = [r for r in (_row_known_at(r, as_of) for r in rows) if r is not None]
+        responses = [r for r in responses if r.submitted_at <= as_of]
+        signoffs = [s for s in signoffs if s.signed_at <= as_of]
     engine = GoalEngine(program, kinds)
     split = PromptSplit(program, rows, kinds)
     latest: datetime | None = None
     for ticket in tickets:
+        if as_of is not None:
+            seen = known_at(ticket, as_of)
+            if seen is None:
+                continue
+            ticket = seen
         unit = engine.add(ticket)
         if unit is not None:
             split.add(ticket, unit)
         if latest is None or ticket.updated_at > latest:
             latest = ticket.updated_at
-    goals = engine.finish()
-    notes: list[str] = []
     if as_of is None:
         as_of = now
         stamps = [latest] if latest is not None else []
@@ -97,16 +108,16 @@ def build_report(program: Program, ledger: Ledger, tickets: Iterable[Ticket],
             notes.append(f"The records run ahead of the clock (a rehearsal on a simulated "
                          f"calendar): figures are as of the latest record, "
                          f"{as_of:%Y-%m-%d %H:%M} UTC.")
+    goals = engine.finish(as_of)
     answered = answered_requests(rows, responses)
     training = training_measures(program, rows, as_of)
-    signoffs = ledger.signoffs(program.id)
     gates = {w.id: evaluate_gate(program, w.id, goals, training, signoffs, as_of)
              for w in program.waves}
     return Report(
         program=program, as_of=as_of, goals=goals, training=training,
         communications=communication_measures(program, rows, answered),
         feedback=feedback_measures(program, rows, responses, answered),
-        prompts=split.finish(), signoffs=signoffs, gates=gates,
+        prompts=split.finish(as_of), signoffs=signoffs, gates=gates,
         tickets_read=engine.tickets_seen, notes=notes,
         voices=_voices(program, ledger, responses),
     )
@@ -124,3 +135,13 @@ def _voices(program: Program, ledger: Ledger,
 
     comments = [r for r in marked if r.source == "comment"]
     return what_people_say(comments + list(ledger.feedback(program.id, inferred=True)))
+
+
+def _row_known_at(row: EffectRow, as_of: datetime) -> EffectRow | None:
+    """A ledger record as it stood at ``as_of``: None if made later, not completed yet if
+    completed later."""
+    if row.created_at > as_of:
+        return None
+    if row.completed_at is not None and row.completed_at > as_of:
+        return dataclasses.replace(row, completed=False, completed_at=None)
+    return row

@@ -17,9 +17,9 @@ __all__ = ["report_dict", "tables", "write_csv", "write_json"]
 
 Row = dict[str, Any]
 
-# Cells a spreadsheet would run as a formula; free text gets a leading quote instead.
+# Cells a spreadsheet would run as a formula get a leading quote, in every text column:
+# titles, ids and notes all come from people or platforms.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_FREE_TEXT = {"text", "note"}
 
 
 def tables(report: Report) -> dict[str, list[Row]]:
@@ -37,7 +37,7 @@ def tables(report: Report) -> dict[str, list[Row]]:
                 "baseline": goal.baseline, "measured_before": r.before,
                 "before_tickets": r.before_count, "current": r.current,
                 "current_tickets": r.current_count, "target": goal.target, "met": r.met,
-                "progress": r.progress})
+                "status": r.status, "unknown_reason": r.unknown, "progress": r.progress})
             for week, value in r.weekly.items():
                 out["goal_weekly"].append({
                     "goal": goal.id, "unit": unit_id, "week": week.isoformat(),
@@ -115,10 +115,10 @@ def write_json(report: Report, path: Path) -> None:
                     encoding="utf-8")
 
 
-def _cell(name: str, value: Any) -> Any:
+def _cell(value: Any) -> Any:
     if value is None:
         return ""
-    if name in _FREE_TEXT and isinstance(value, str) and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
 
@@ -134,7 +134,7 @@ def write_csv(report: Report, directory: Path) -> list[Path]:
             writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
             for row in rows:
-                writer.writerow({k: _cell(k, v) for k, v in row.items()})
+                writer.writerow({k: _cell(v) for k, v in row.items()})
         written.append(path)
     return written
 

@@ -3,6 +3,8 @@
 A wave may start when the wave before it worked: its units met their goals or are clearly
 on the way (trending), they finished their training, and the managers who speak for the new
 wave's units have signed it off. The pilot has no wave before it, so only sign-offs gate it.
+A goal whose value is unknown (see :mod:`itsm_change_sdk.metrics`) is not met, and the
+condition says why.
 
 *Trending*, precisely: over the last :data:`TREND_WEEKS` complete weeks since the unit's
 go-live (a week is complete once its Sunday has passed as of the report's date), each weekly
@@ -31,6 +33,7 @@ __all__ = [
     "Trend",
     "evaluate_gate",
     "fmt_value",
+    "status_text",
     "trend",
 ]
 
@@ -46,6 +49,17 @@ def fmt_value(value: float | None, unit_label: str) -> str:
     if unit_label == "hours":
         return f"{value:.1f}h"
     return f"{value:.2f}"
+
+
+def status_text(result: UnitResult) -> str:
+    """One unit's standing on one goal, as every view shows it."""
+    if not result.live:
+        return "not live yet"
+    if result.unknown is not None:
+        return f"unknown: {result.unknown}"
+    if result.met:
+        return "goal met"
+    return f"not met, {max(result.progress or 0.0, 0.0):.0%} of the way to target"
 
 
 @dataclass(frozen=True)
@@ -145,10 +159,10 @@ def _goal_conditions(program: Program, previous: str, goals: Sequence[GoalResult
                     f" (baseline {fmt_value(goal.baseline, label)}, target "
                     f"{fmt_value(goal.target, label)}, {unit_result.current_count} tickets "
                     "since go-live)")
-            if unit_result.current is None:
+            if unit_result.unknown is not None:
                 gate.conditions.append(Condition(
-                    "goal", False, f"goal {goal.id} for {unit.id}: no tickets since go-live "
-                    f"({go_live}); nothing shows the goal yet"))
+                    "goal", False, f"{head}: unknown, counted as not met "
+                    f"({unit_result.unknown})"))
             elif unit_result.met:
                 gate.conditions.append(Condition("goal", True, f"{head}: met"))
             else:

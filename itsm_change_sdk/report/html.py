@@ -13,7 +13,7 @@ from datetime import date
 from ..metrics import GoalResult, UnitResult
 from ..model import Program
 from .build import Report
-from .gates import fmt_value
+from .gates import fmt_value, status_text
 from .svg import Bar, Line, Series, bar_chart, esc, line_chart, nice_ceiling, slug
 
 __all__ = ["render_html"]
@@ -86,16 +86,6 @@ def _goal_chart(program: Program, result: GoalResult, unit_id: str, r: UnitResul
         y_fmt=lambda v: fmt_value(v, label), x_fmt=_ord_fmt, lines=lines)
 
 
-def _status(report: Report, unit_id: str, r: UnitResult) -> str:
-    program = report.program
-    if r.current is None:
-        live = program.wave(program.unit(unit_id).wave).go_live <= report.as_of.date()
-        return "live, no tickets yet" if live else "not live yet"
-    if r.met:
-        return "goal met"
-    return f"{max(r.progress or 0.0, 0.0):.0%} of the way to target"
-
-
 def _goals(report: Report) -> list[str]:
     program = report.program
     out = ['<section id="goals"><h2>Goals: weekly trend against target</h2>']
@@ -106,10 +96,10 @@ def _goals(report: Report) -> list[str]:
                    f"{esc(result.kind_title)})</span></h3><div class=grid>")
         for unit_id, r in result.units.items():
             unit = program.unit(unit_id)
-            cls = "ok" if r.met else ("no" if r.current is not None else "meta")
+            cls = "ok" if r.met else ("no" if r.status == "not met" else "meta")
             out.append(
                 f'<div class=panel><h3>{esc(unit.title)} <span class=meta>{esc(unit.wave)}'
-                f'</span></h3><p class="status {cls}">{esc(_status(report, unit_id, r))}: now '
+                f'</span></h3><p class="status {cls}">{esc(status_text(r))}: now '
                 f"{esc(fmt_value(r.current, label))} ({r.current_count} tickets), before "
                 f"{esc(fmt_value(r.before, label))}, target {esc(fmt_value(goal.target, label))}"
                 f"</p>{_goal_chart(program, result, unit_id, r)}</div>")

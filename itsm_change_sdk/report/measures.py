@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from ..ledger import EffectRow
-from ..metrics import Accumulator, MetricKind, compile_filter, week_start
+from ..metrics import Accumulator, MetricKind, compile_filter, measure, week_start
 from ..model import (
     ADKAR_DIMENSIONS,
     EffectKind,
@@ -367,13 +367,13 @@ class PromptSplit:
                 if (not goal.units or unit.id in goal.units) and matches(ticket):
                     accs[0 if has else 1].add(ticket)
 
-    def finish(self) -> list[PromptComparison]:
+    def finish(self, as_of: datetime) -> list[PromptComparison]:
         out = []
         for state in self.states:
             goals = [
                 PromptGoalRow(goal.id, self.kinds[goal.metric].unit_label,
-                              with_acc.value(), with_acc.count,
-                              without_acc.value(), without_acc.count)
+                              measure(with_acc, as_of)[0], with_acc.count,
+                              measure(without_acc, as_of)[0], without_acc.count)
                 for goal, (with_acc, without_acc) in zip(self.program.goals, state.accs,
                                                          strict=True)]
             out.append(PromptComparison(state.prompt.id, state.prompt.title, state.with_n,

@@ -49,14 +49,13 @@ def render_text(report: Report, *, texts_per_group: int = TEXTS_PER_GROUP) -> li
     return lines
 
 
-def _goal_status(report: Report, unit_id: str, r: UnitResult) -> str:
-    if r.current is None:
-        program = report.program
-        live = program.wave(program.unit(unit_id).wave).go_live <= report.as_of.date()
-        return "no tickets yet" if live else "not live yet"
-    if r.met:
+def _goal_status(r: UnitResult) -> str:
+    """The status column: short; an unknown value's reason goes on the line below."""
+    if r.status == "met":
         return "goal met"
-    return f"{max(r.progress or 0.0, 0.0):.0%} of the way"
+    if r.status == "not met":
+        return f"{max(r.progress or 0.0, 0.0):.0%} of the way"
+    return r.status
 
 
 def _goals(report: Report) -> list[str]:
@@ -70,11 +69,13 @@ def _goals(report: Report) -> list[str]:
                   f"{'target':>8}  {'status':<16} weekly"]
         for unit_id, r in result.units.items():
             unit = report.program.unit(unit_id)
-            status = _goal_status(report, unit_id, r)
+            status = _goal_status(r)
             spark = sparkline(list(r.weekly.values())[-12:])
             lines.append(f"  {unit.title:<22} {unit.wave:<8} {fmt_value(goal.baseline, label):>8}"
                          f" {fmt_value(r.before, label):>8} {fmt_value(r.current, label):>8} "
                          f"{fmt_value(goal.target, label):>8}  {status:<16} {spark}")
+            if r.live and r.unknown is not None:
+                lines.append(f"  {'':<22} unknown: {r.unknown}")
     return lines
 
 

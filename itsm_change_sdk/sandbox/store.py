@@ -235,13 +235,13 @@ class SandboxStore:
             group = values.pop("group")
             if group != current.group:
                 values["group_name"] = group
-                values["reassignment_count"] = current.reassignment_count + 1
+                values["reassignment_count"] = (current.reassignment_count or 0) + 1
         state = values.get("state")
         if state in ("resolved", "closed") and current.state == "open":
             values.setdefault("resolved_at", at)
         if state == "open" and current.state != "open":
             values["resolved_at"] = None
-            values["reopen_count"] = current.reopen_count + 1
+            values["reopen_count"] = (current.reopen_count or 0) + 1
         with self.engine.begin() as conn:
             conn.execute(tickets.update().where(tickets.c.number == number)
                          .values(**values, updated_at=at))

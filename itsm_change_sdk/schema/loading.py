@@ -111,6 +111,7 @@ def load_program_data(
         feedback_marker=loaded["feedback_marker"],
         unmarked_feedback=loaded.get("feedback") or UnmarkedFeedback(),
         training_threshold=loaded["training_threshold"],
+        min_sample=loaded["min_sample"],
         source=source,
     )
 

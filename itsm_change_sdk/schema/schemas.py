@@ -406,6 +406,8 @@ class ProgramSchema(_Base):
                      load_default=UnmarkedFeedback)
     training_threshold = Number("a share from 0 to 1, such as 0.8", minimum=0, maximum=1,
                                 load_default=0.8)
+    min_sample = Integer("a whole number of tickets, such as 20", minimum=1,
+                         load_default=20)
     goals = Section(GoalSchema, "goal", allow_none=True)
     waves = Section(WaveSchema, "wave", min_items=1, required=True)
     units = Section(UnitSchema, "unit", min_items=1, required=True)

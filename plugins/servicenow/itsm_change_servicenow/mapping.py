@@ -120,6 +120,14 @@ def _display(field: Any) -> str | None:
     return str(field) if field not in (None, "") else None
 
 
+def _count(field: Any) -> int | None:
+    """A counter field, or None when the instance did not return it (metrics that need it
+    then say "unknown" instead of counting zero)."""
+    if field is None or _value(field) in (None, ""):
+        return None
+    return _int(field)
+
+
 def _int(field: Any) -> int:
     try:
         return int(str(_value(field) or 0))
@@ -171,8 +179,8 @@ def ticket_from_row(row: Mapping[str, Any], table: str, platform: str,
         priority=_value(row.get("priority")) or None,
         assignee=_value(row.get("assigned_to")) or None,
         requester=_value(row.get("caller_id")) or _value(row.get("requested_for")) or None,
-        reopen_count=_int(row.get("reopen_count")),
-        reassignment_count=_int(row.get("reassignment_count")),
+        reopen_count=_count(row.get("reopen_count")),
+        reassignment_count=_count(row.get("reassignment_count")),
         url=record_url(instance_url, table, sys_id),
     )
 
