@@ -47,6 +47,7 @@ __all__ = [
     "builtin_metric_kinds",
     "compile_filter",
     "compute_goals",
+    "describe_filter",
     "known_at",
     "measure",
     "week_start",
@@ -448,8 +449,8 @@ def _compile(flt: TicketFilter) -> tuple[_Check, ...]:
 class _Slot:
     """One goal for one unit: its windows' accumulators."""
 
-    __slots__ = ("before", "checks", "current", "go_live", "goal_index", "kind", "params",
-                 "platform", "starts", "weekly")
+    __slots__ = ("before", "checks", "current", "filter", "go_live", "goal_index", "kind",
+                 "matched", "params", "platform", "seen", "starts", "weekly")
 
     def __init__(self, goal_index: int, goal: Goal, kind: MetricKind, go_live: date,
                  starts: date) -> None:
@@ -457,7 +458,11 @@ class _Slot:
         self.kind = kind
         self.params = goal.params
         self.checks = _compile(goal.filter)
+        self.filter = goal.filter
         self.platform = goal.filter.platform or None
+        self.seen = 0
+        """The unit's tickets offered to this goal, matching its filter or not."""
+        self.matched = 0
         self.go_live = go_live.toordinal()
         self.starts = starts.toordinal()
         self.current = kind.accumulator(goal.params)
@@ -528,10 +533,12 @@ class GoalEngine:
             ordinal = ticket.opened_at.toordinal()
             week = (ordinal - 1) // 7  # ordinal 1 (0001-01-01) is a Monday
             for slot in slots:
+                slot.seen += 1
                 if slot.platform is not None and ticket.platform != slot.platform:
                     continue
                 if slot.checks and not _matches(slot.checks, ticket):
                     continue
+                slot.matched += 1
                 acc = slot.weekly.get(week)
                 if acc is None:
                     acc = slot.weekly[week] = slot.kind.accumulator(slot.params)
@@ -565,6 +572,10 @@ class GoalEngine:
                 result.live = go_live <= as_of.date()
                 if not result.live:
                     result.unknown = f"not live yet (go-live {go_live})"
+                elif slot.seen and not slot.matched:
+                    result.unknown = (f"none of the unit's {slot.seen} tickets match the goal's "
+                                      f"filter ({describe_filter(slot.filter)}); check the "
+                                      "values the platform stores")
                 elif result.unknown is None and result.current_count < self.min_sample:
                     result.unknown = (f"only {result.current_count} ticket(s) since go-live; "
                                       f"at least {self.min_sample} needed (min_sample)")
@@ -576,6 +587,14 @@ class GoalEngine:
                     result.weekly[monday] = measure(acc, as_of)[0]
                     result.weekly_counts[monday] = acc.count
         return self.results
+
+
+def describe_filter(flt: TicketFilter) -> str:
+    """A filter in the program file's words, e.g. ``kinds: incident; categories: inquiry``."""
+    parts = [f"platform: {flt.platform}"] if flt.platform else []
+    parts += [f"{name}: {', '.join(getattr(flt, name))}" for name, _ in _FILTER_FIELDS
+              if getattr(flt, name)]
+    return "; ".join(parts) or "every ticket"
 
 
 def _matches(checks: tuple[_Check, ...], ticket: Ticket) -> bool:

@@ -243,3 +243,17 @@ def test_metric_kinds_are_pluggable():
     [result] = compute_goals(make_program(Goal("g", "t", "p1_share", 0.0, 1.0)), tickets, kinds,
                              AS_OF)
     assert result.units["u1"].current == 0.5
+
+
+def test_a_filter_matching_no_ticket_is_unknown_with_the_reason():
+    """People write the label they see ("Inquiry / Help"); the platform stores "inquiry".
+    The unit has 10 incidents, none in that category: unknown, never "met"."""
+    flt = TicketFilter(kinds=("incident",), categories=("Inquiry / Help",))
+    program = make_program(Goal("g", "t", "channel_share", 0.9, 0.1, filter=flt))
+    tickets = [tk(n, 18, "portal") for n in range(10)]
+    [result] = compute_goals(program, tickets, KINDS, AS_OF)
+    u1 = result.units["u1"]
+    assert u1.current is None and not u1.met and u1.status == "unknown"
+    assert u1.unknown == ("none of the unit's 10 tickets match the goal's filter (kinds: "
+                          "incident; categories: Inquiry / Help); check the values the "
+                          "platform stores")

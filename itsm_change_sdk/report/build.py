@@ -28,6 +28,7 @@ from .measures import (
     feedback_measures,
     training_measures,
 )
+from .verdict import Verdict, verdict
 
 if TYPE_CHECKING:
     from ..insights.voices import ThemeVoice
@@ -47,6 +48,7 @@ class Report:
     signoffs: list[SignOff]
     gates: dict[str, GateResult]
     tickets_read: int
+    verdict: Verdict
     notes: list[str] = field(default_factory=list)
     voices: list[ThemeVoice] = field(default_factory=list)
     """What people are saying: themes over feedback comments, for programs that read
@@ -113,12 +115,13 @@ def build_report(program: Program, ledger: Ledger, tickets: Iterable[Ticket],
     training = training_measures(program, rows, as_of)
     gates = {w.id: evaluate_gate(program, w.id, goals, training, signoffs, as_of)
              for w in program.waves}
+    feedback = feedback_measures(program, rows, responses, answered)
     return Report(
         program=program, as_of=as_of, goals=goals, training=training,
         communications=communication_measures(program, rows, answered),
-        feedback=feedback_measures(program, rows, responses, answered),
-        prompts=split.finish(as_of), signoffs=signoffs, gates=gates,
-        tickets_read=engine.tickets_seen, notes=notes,
+        feedback=feedback, prompts=split.finish(as_of), signoffs=signoffs, gates=gates,
+        tickets_read=engine.tickets_seen,
+        verdict=verdict(program, goals, gates, feedback, as_of), notes=notes,
         voices=_voices(program, ledger, responses),
     )
 

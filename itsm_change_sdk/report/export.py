@@ -7,6 +7,7 @@ unrounded; the terminal and HTML views round them for reading.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         "tickets_read": report.tickets_read,
         "training_threshold": report.program.training_threshold,
         "notes": report.notes,
+        "verdict": dataclasses.asdict(report.verdict),
         "gates": {w: {"open": g.open, "previous": g.previous, "notes": g.notes}
                   for w, g in report.gates.items()},
         "tables": tables(report),

@@ -4,6 +4,10 @@ Nothing in the page points to the network (no fonts, images, scripts or styleshe
 Content-Security-Policy forbids loading anything, so it can be mailed or attached to a
 change record and opens the same offline. Every text from tickets, comments and the program
 file is escaped.
+
+The page answers first (the verdict), then gives the detail. It reads on a phone without
+sideways scrolling, prints every section (the free text included), follows the reader's
+dark mode, and uses a colour-blind-safe palette (Okabe-Ito) with markers and direct labels.
 """
 
 from __future__ import annotations
@@ -14,47 +18,119 @@ from ..metrics import GoalResult, UnitResult
 from ..model import Program
 from .build import Report
 from .gates import fmt_value, status_text
-from .svg import Bar, Line, Series, bar_chart, esc, line_chart, nice_ceiling, slug
+from .svg import MARKERS, Bar, Line, Series, bar_chart, esc, line_chart, nice_ceiling, slug
+from .verdict import Verdict
 
 __all__ = ["render_html"]
 
-DIM_COLORS = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1", "#9c755f"]
-UNIT_LINE = "#2f5d8a"
-TARGET = "#1a7f37"
+# Okabe-Ito: told apart with the common colour-vision deficiencies; series also differ by
+# marker and dash, and are labelled where they end.
+DIM_COLORS = ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#000000"]
+DIM_DASHES = ["", "6 3", "2 2", "8 3 2 3", "1 3", "", "4 2"]
+UNIT_LINE = "#0072b2"
+TARGET = "#009e73"
 BASELINE = "#888888"
-GO_LIVE = "#b35900"
-OK_BAR = "#3b8f5a"
-LOW_BAR = "#c9553f"
+GO_LIVE = "#d55e00"
+OK_BAR = "#009e73"
+LOW_BAR = "#d55e00"
 
 CSS = """
+:root{color-scheme:light dark;--fg:#1f2328;--bg:#f4f5f7;--panel:#fff;--line:#d0d7de;
+ --muted:#57606a;--ok:#1a7f37;--no:#cf222e;--warn:#9a6700;--note:#fff8c5;--note-line:#e3c55a;
+ --head:#f6f8fa;--plot:#fafafa;--grid:#eee}
+@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;--panel:#161b22;
+ --line:#30363d;--muted:#9198a1;--ok:#3fb950;--no:#ff7b72;--warn:#d29922;--note:#2d2a14;
+ --note-line:#6e5a1e;--head:#1c2128;--plot:#0d1117;--grid:#21262d}}
+*{box-sizing:border-box}
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
- margin:0;color:#1f2328;background:#f4f5f7}
+ margin:0;color:var(--fg);background:var(--bg);overflow-wrap:anywhere}
 main{max-width:1180px;margin:0 auto;padding:20px 28px 60px}
 h1{font-size:24px;margin:8px 0 2px}h2{font-size:19px;margin:30px 0 8px;
- border-bottom:2px solid #d0d7de;padding-bottom:4px}h3{font-size:15px;margin:14px 0 6px}
-.sub{color:#57606a;margin:0 0 8px}.note{background:#fff8c5;border:1px solid #e3c55a;
- padding:6px 10px;border-radius:6px;margin:6px 0}
+ border-bottom:2px solid var(--line);padding-bottom:4px}h3{font-size:15px;margin:14px 0 6px}
+.sub{color:var(--muted);margin:0 0 8px}.note{background:var(--note);
+ border:1px solid var(--note-line);padding:6px 10px;border-radius:6px;margin:6px 0}
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}
-.card{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:10px 14px;
- min-width:200px;flex:1}
-.card .big{font-size:22px;font-weight:700}.open{color:#1a7f37}.closed{color:#cf222e}
+.card{background:var(--panel);border:1px solid var(--line);border-radius:8px;
+ padding:10px 14px;min-width:min(200px,100%);flex:1}
+.card .big{font-size:22px;font-weight:700}.open{color:var(--ok)}.closed{color:var(--no)}
 .grid{display:flex;flex-wrap:wrap;gap:14px}
-.panel{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:8px 10px}
-.panel h3{margin:2px 0 4px}.status{font-size:12px;color:#57606a;margin:0 0 4px}
-table{border-collapse:collapse;background:#fff;margin:8px 0;font-size:13px}
-th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left}
-td.n,th.n{text-align:right}th{background:#f6f8fa}
+.panel{background:var(--panel);border:1px solid var(--line);border-radius:8px;
+ padding:8px 10px;max-width:100%;min-width:0}
+.panel h3{margin:2px 0 4px}.status{font-size:12px;color:var(--muted);margin:0 0 4px}
+table{border-collapse:collapse;background:var(--panel);margin:8px 0;font-size:13px;
+ max-width:100%}
+th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}
+td.n,th.n{text-align:right}th{background:var(--head)}
 ul.conds{list-style:none;padding-left:4px;margin:4px 0}ul.conds li{margin:2px 0}
-.ok{color:#1a7f37}.no{color:#cf222e}.legend span{display:inline-block;margin-right:12px;
- font-size:12px}.legend i{display:inline-block;width:14px;height:4px;margin-right:4px;
- vertical-align:middle}
-details{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:6px 10px;
- margin:6px 0}summary{cursor:pointer;font-weight:600}
-blockquote{margin:4px 0 4px 8px;padding:2px 8px;border-left:3px solid #d0d7de}
-.meta{color:#57606a;font-size:12px}
+.ok{color:var(--ok)}.no{color:var(--no)}.warn{color:var(--warn)}
+details{background:var(--panel);border:1px solid var(--line);border-radius:6px;
+ padding:6px 10px;margin:6px 0}summary{cursor:pointer;font-weight:600}
+blockquote{margin:4px 0 4px 8px;padding:2px 8px;border-left:3px solid var(--line)}
+.meta{color:var(--muted);font-size:12px}
+svg.chart{max-width:100%;height:auto;display:block}
+svg.chart text{fill:var(--fg)}svg.chart .plot{fill:var(--plot);stroke:var(--line)}
+svg.chart .grid{stroke:var(--grid)}
+#verdict{background:var(--panel);border:2px solid var(--line);border-radius:10px;
+ padding:4px 16px 12px;margin-top:16px}#verdict h2{margin-top:10px}
+#verdict ul{padding-left:20px;margin:6px 0}#verdict li{margin:3px 0}
+.badge{font-weight:700}
+@media (max-width:600px){main{padding:12px 10px 40px}h1{font-size:20px}
+ table{font-size:12px;width:100%}th,td{padding:3px 4px}.panel{width:100%}}
+@media print{:root{--fg:#000;--bg:#fff;--panel:#fff;--line:#999;--muted:#333;--head:#eee;
+ --plot:#fff;--grid:#ddd;--note:#fff;--note-line:#999}
+ body{background:#fff;font-size:11pt}main{max-width:none;padding:0}
+ details::details-content{content-visibility:visible;display:block}
+ summary{list-style:none}.panel,svg.chart,tr,blockquote,.card{break-inside:avoid}
+ h2,h3{break-after:avoid}}
 """
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+def _header(*names: str) -> str:
+    """A table's header row; ``n:`` marks a numeric (right-aligned) column."""
+    cells = "".join(f"<th scope=col class=n>{esc(n[2:])}</th>" if n.startswith("n:")
+                    else f"<th scope=col>{esc(n)}</th>" for n in names)
+    return f"<thead><tr>{cells}</tr></thead>"
+
+
+def _verdict(report: Report) -> list[str]:
+    found: Verdict = report.verdict
+    program = report.program
+    out = ['<section id="verdict" aria-labelledby="verdict-title">',
+           '<h2 id="verdict-title">Verdict</h2><ul>']
+    if found.goals:
+        for g in found.goals:
+            cls = {"met": "ok", "trending": "ok", "not met": "no"}.get(g.standing, "warn")
+            why = f" <span class=meta>({esc(g.reason)})</span>" if g.reason else ""
+            out.append(f"<li><span class='badge {cls}'>{esc(g.standing)}</span>: "
+                       f"{esc(g.title)}, {esc(program.unit(g.unit).title)}: "
+                       f"{esc(g.value)}{why}</li>")
+    else:
+        out.append("<li>No unit is live yet: no goal can be judged.</li>")
+    if found.next_wave is None:
+        out.append("<li>Every wave has started.</li>")
+    else:
+        state = "open" if found.gate_open else "closed"
+        out.append(f"<li>Next wave <b>{esc(found.next_wave)}</b> (starts "
+                   f"{esc(found.next_wave_starts)}): <span class='badge {state}'>gate {state}"
+                   "</span>")
+        if found.blocking:
+            out.append("<ul>" + "".join(f"<li class=no>{esc(b)}</li>"
+                                        for b in found.blocking) + "</ul>")
+        out.append("</li>")
+    if found.weakest is None or found.weakest_score is None:
+        out.append("<li>Weakest ADKAR dimension: no answers from live units yet.</li>")
+    else:
+        out.append(f"<li>Weakest ADKAR dimension (live units): <b>{esc(found.weakest)}</b> "
+                   f"({found.weakest_score:.1f} of 5)</li>")
+    if found.frequent is not None:
+        out.append(f"<li>Most frequent feedback: {found.frequent_count} of "
+                   f"{found.frequent_total} written answers come from people who scored "
+                   f"<b>{esc(found.frequent)}</b> lowest "
+                   "(<a href=\"#texts\">read them</a>)</li>")
+    out.append("</ul></section>")
+    return out
 
 
 def _ord_fmt(value: float) -> str:
@@ -78,12 +154,20 @@ def _goal_chart(program: Program, result: GoalResult, unit_id: str, r: UnitResul
              Line(goal.baseline, f"baseline {fmt_value(goal.baseline, label)}", BASELINE, "2 3")]
     if points and points[0][0] <= go_live.toordinal() <= points[-1][0] + 7:
         lines.append(Line(float(go_live.toordinal()), "go-live", GO_LIVE, "3 3", vertical=True))
+    if points:
+        last_week, last_value = points[-1]
+        described = (f"Week of {_ord_fmt(last_week)}: {fmt_value(last_value, label)} against a "
+                     f"target of {fmt_value(goal.target, label)} (baseline "
+                     f"{fmt_value(goal.baseline, label)}); go-live {go_live}.")
+    else:
+        described = "No tickets yet."
     return line_chart(
         f"chart-goal-{slug(goal.id)}-{slug(unit_id)}",
         f"{goal.title}: {unit.title}, weekly, against target",
         [Series(f"{unit.title} weekly", UNIT_LINE, points)],
         y_range=_y_range([v for _, v in points], label, goal.target, goal.baseline),
-        y_fmt=lambda v: fmt_value(v, label), x_fmt=_ord_fmt, lines=lines)
+        y_fmt=lambda v: fmt_value(v, label), x_fmt=_ord_fmt, lines=lines,
+        description=described)
 
 
 def _goals(report: Report) -> list[str]:
@@ -96,7 +180,7 @@ def _goals(report: Report) -> list[str]:
                    f"{esc(result.kind_title)})</span></h3><div class=grid>")
         for unit_id, r in result.units.items():
             unit = program.unit(unit_id)
-            cls = "ok" if r.met else ("no" if r.status == "not met" else "meta")
+            cls = {"met": "ok", "not met": "no", "unknown": "warn"}.get(r.status, "meta")
             out.append(
                 f'<div class=panel><h3>{esc(unit.title)} <span class=meta>{esc(unit.wave)}'
                 f'</span></h3><p class="status {cls}">{esc(status_text(r))}: now '
@@ -122,10 +206,12 @@ def _training(report: Report) -> list[str]:
             text = f"{share:.0%} ({cell.completed}/{cell.assigned}, {cell.overdue} overdue)"
         color = OK_BAR if share is not None and share >= threshold else LOW_BAR
         bars.append(Bar(unit.title, share, color, text))
+    described = "; ".join(f"{b.label}: {b.text}" for b in bars)
     chart = bar_chart("chart-training", "Training completion per unit", bars, maximum=1.0,
                       fmt=lambda v: f"{v:.0%}",
                       lines=[Line(threshold, f"threshold {threshold:.0%}", TARGET)],
-                      width=720, right=230)
+                      width=720, right=230,
+                      description=f"Threshold {threshold:.0%}. {described}.")
     rows = []
     for (unit_id, module), cell in report.training.by_unit_module.items():
         median = "-" if cell.median_days is None else f"{cell.median_days:.1f}"
@@ -135,9 +221,9 @@ def _training(report: Report) -> list[str]:
                     f"<td class=n>{shown}</td><td class=n>{cell.overdue}</td>"
                     f"<td class=n>{median}</td></tr>")
     return ['<section id="training"><h2>Training completion</h2>', chart,
-            "<table><tr><th>unit</th><th>module</th><th class=n>assigned</th>"
-            "<th class=n>completed</th><th class=n>share</th><th class=n>overdue</th>"
-            "<th class=n>median days to complete</th></tr>", *rows, "</table></section>"]
+            "<table>", _header("unit", "module", "n:assigned", "n:completed", "n:share",
+                               "n:overdue", "n:median days to complete"),
+            *rows, "</table></section>"]
 
 
 def _adkar(report: Report) -> list[str]:
@@ -155,15 +241,18 @@ def _adkar(report: Report) -> list[str]:
             text = "" if value is None else f"{value:.1f}" + ("  barrier" if weakest else "")
             bars.append(Bar(dim, value, DIM_COLORS[i % len(DIM_COLORS)], text or "no scores",
                             unit.title))
+    barriers = "; ".join(
+        f"{u.title}: barrier {fb.weakest}" for u in program.units
+        if (fb := report.feedback.units.get(u.id)) is not None and fb.weakest)
     chart = bar_chart("chart-adkar", "ADKAR profile per unit (1-5)", bars, maximum=5.0,
                       fmt=lambda v: f"{v:.1f}", lines=[Line(3.0, "3 = neutral", BASELINE)],
-                      row=18, label_width=150)
+                      row=18, label_width=150,
+                      description=barriers or "No answers yet.")
     out = ['<section id="adkar"><h2>ADKAR profile per unit</h2>',
            "<p class=sub>Average score per dimension (1-5). The barrier point is the lowest "
            "dimension: the step where the change stalls.</p>", chart]
-    out.append("<table><tr><th>unit</th><th class=n>responses</th><th class=n>from comments"
-               "</th><th class=n>requests answered</th><th class=n>response rate</th>"
-               "<th>barrier</th></tr>")
+    out.append("<table>" + _header("unit", "n:responses", "n:from comments",
+                                   "n:requests answered", "n:response rate", "barrier"))
     for unit in program.units:
         fb = report.feedback.units.get(unit.id)
         if fb is None:
@@ -178,10 +267,9 @@ def _adkar(report: Report) -> list[str]:
 
 def _feedback_over_time(report: Report) -> list[str]:
     dims = report.feedback.dimensions
-    legend = "".join(f'<span><i style="background:{DIM_COLORS[i % len(DIM_COLORS)]}"></i>'
-                     f"{esc(d)}</span>" for i, d in enumerate(dims))
     out = ['<section id="feedback-time"><h2>Feedback over time</h2>',
-           f"<p class=legend>{legend}</p><div class=grid>"]
+           "<p class=sub>ADKAR averages per week (1-5). Each line is named where it ends and "
+           "has its own marker and dash.</p><div class=grid>"]
     shown = 0
     for unit in report.program.units:
         fb = report.feedback.units.get(unit.id)
@@ -190,11 +278,16 @@ def _feedback_over_time(report: Report) -> list[str]:
         shown += 1
         series = [Series(dim, DIM_COLORS[i % len(DIM_COLORS)],
                          [(float(w.toordinal()), s[dim]) for w, s in fb.weekly.items()
-                          if dim in s])
+                          if dim in s], marker=MARKERS[i % len(MARKERS)],
+                         dash=DIM_DASHES[i % len(DIM_DASHES)])
                   for i, dim in enumerate(dims)]
+        latest = fb.weekly[max(fb.weekly)]
+        described = ", ".join(f"{d} {latest[d]:.1f}" for d in dims if d in latest)
         chart = line_chart(f"chart-feedback-{slug(unit.id)}",
                            f"ADKAR scores per week: {unit.title}", series, y_range=(1.0, 5.0),
-                           y_fmt=lambda v: f"{v:.0f}", x_fmt=_ord_fmt, y_ticks=4)
+                           y_fmt=lambda v: f"{v:.0f}", x_fmt=_ord_fmt, y_ticks=4,
+                           end_labels=True, width=420,
+                           description=f"Latest week ({max(fb.weekly)}): {described}.")
         out.append(f"<div class=panel><h3>{esc(unit.title)}</h3>{chart}</div>")
     if not shown:
         out.append("<p class=sub>No feedback yet.</p>")
@@ -228,8 +321,8 @@ def _texts(report: Report) -> list[str]:
 
 def _communications(report: Report) -> list[str]:
     out = ['<section id="communications"><h2>Communications delivered</h2>',
-           "<table><tr><th>when</th><th>event</th><th>channel</th><th class=n>delivered</th>"
-           "<th class=n>feedback requests answered</th></tr>"]
+           "<table>" + _header("when", "event", "channel", "n:delivered",
+                               "n:feedback requests answered")]
     for comm in report.communications:
         answered = f"{comm.answered}/{comm.requests}" if comm.requests else "-"
         out.append(f"<tr><td>{esc(comm.occurrence[:16].replace('T', ' '))}</td>"
@@ -243,8 +336,7 @@ def _prompts(report: Report) -> list[str]:
     out = ['<section id="prompts"><h2>Prompts in the ticket queue</h2>',
            "<p class=sub>Matching tickets that carried the prompt against those that did not "
            "(in its active window). A comparison, not an experiment.</p>",
-           "<table><tr><th>prompt</th><th>goal</th><th class=n>with prompt</th>"
-           "<th class=n>without</th></tr>"]
+           "<table>" + _header("prompt", "goal", "n:with prompt", "n:without")]
     for comparison in report.prompts:
         for row in comparison.goals:
             out.append(f"<tr><td>{esc(comparison.title)}</td><td>{esc(row.goal)}</td>"
@@ -285,7 +377,7 @@ def render_html(report: Report) -> str:
     intro = (f"<header><h1>{esc(program.title)}</h1><p class=sub>Adoption report as of "
              f"{report.as_of:%Y-%m-%d %H:%M} UTC, from {report.tickets_read} tickets. "
              f"{esc(program.description)}</p>{notes}</header>")
-    body = [intro, *_gates(report), *_goals(report), *_training(report), *_adkar(report),
-            *_feedback_over_time(report), *_texts(report), *_communications(report),
-            *_prompts(report)]
+    body = [intro, *_verdict(report), *_gates(report), *_goals(report), *_training(report),
+            *_adkar(report), *_feedback_over_time(report), *_texts(report),
+            *_communications(report), *_prompts(report)]
     return head + "<body><main>" + "\n".join(body) + "</main></body></html>\n"

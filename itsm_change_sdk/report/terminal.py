@@ -9,7 +9,7 @@ from .build import Report
 from .gates import fmt_value
 from .measures import TrainingCell
 
-__all__ = ["render_text", "sparkline", "voices_lines"]
+__all__ = ["render_text", "sparkline", "verdict_lines", "voices_lines"]
 
 _BARS = "▁▂▃▄▅▆▇█"
 TEXTS_PER_GROUP = 3
@@ -32,12 +32,38 @@ def _training_columns(cell: TrainingCell) -> str:
             f"{cell.overdue:>7} {median:>11}")
 
 
+def verdict_lines(report: Report) -> list[str]:
+    """The answer first: goals of live units, the next gate, the barrier, the feedback."""
+    found = report.verdict
+    lines = ["", "Verdict:"]
+    for g in found.goals:
+        why = f" ({g.reason})" if g.reason else ""
+        lines.append(f"  {g.standing:<9} {g.goal} for {g.unit}: {g.value}{why}")
+    if not found.goals:
+        lines.append("  no unit is live yet: no goal can be judged")
+    if found.next_wave is None:
+        lines.append("  every wave has started")
+    else:
+        lines.append(f"  next wave {found.next_wave} (starts {found.next_wave_starts}): gate "
+                     f"{'OPEN' if found.gate_open else 'CLOSED'}")
+        lines += [f"    blocked by: {b}" for b in found.blocking]
+    if found.weakest is not None and found.weakest_score is not None:
+        lines.append(f"  weakest ADKAR dimension (live units): {found.weakest} "
+                     f"({found.weakest_score:.1f} of 5)")
+    if found.frequent is not None:
+        lines.append(f"  most frequent feedback: {found.frequent_count} of "
+                     f"{found.frequent_total} written answers from people who scored "
+                     f"{found.frequent} lowest")
+    return lines
+
+
 def render_text(report: Report, *, texts_per_group: int = TEXTS_PER_GROUP) -> list[str]:
     """The report's lines, section by section in the order a change lead reads them."""
     program = report.program
     lines = [f"Adoption report: {program.title} ({program.id})",
              f"As of {report.as_of:%Y-%m-%d %H:%M} UTC; {report.tickets_read} tickets read."]
     lines += report.notes
+    lines += verdict_lines(report)
     lines += _goals(report)
     lines += _training(report)
     lines += _communications(report)
