@@ -345,6 +345,8 @@ class Program:
     """Share of assignments that must be complete before the next wave may start."""
     min_sample: int = 20
     """Tickets a unit needs since go-live before any goal can count as met for it."""
+    gates: str = "advisory"
+    """``advisory`` (gates only report) or ``enforce`` (``apply`` holds back closed waves)."""
     source: str | None = None
     """The file the program was loaded from."""
 

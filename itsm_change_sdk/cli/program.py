@@ -51,15 +51,37 @@ def plan(program_file: Path, db: str | None, platform: str | None) -> None:
 @click.option("--dry-run", is_flag=True, help="Plan and print, write nothing.")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 32),
               help="Batches in flight at once.")
+@click.option("--force", is_flag=True,
+              help="With 'gates: enforce', apply waves whose gate is closed too (needs --note).")
+@click.option("--note", default=None, help="Why the closed gate is overridden; recorded.")
 def apply(program_file: Path, db: str | None, platform: str | None, dry_run: bool,
-          concurrency: int) -> None:
+          concurrency: int, force: bool, note: str | None) -> None:
     """Create, update and retire the program's effects on its platforms."""
+    from ..report.enforce import enforce_gates
+
+    if force and not (note or "").strip():
+        click.echo("Error: --force needs --note TEXT saying why the closed gate is "
+                   "overridden (the note is recorded with the override).", err=True)
+        raise SystemExit(2)
     with open_workspace(db) as ws:
         ws.concurrency = concurrency
         program = load(program_file, platform, ws)
         ws.enable_for(program)
         with planning(program.id):
-            the_plan = ws.runner(program).plan()
+            planned = ws.runner(program).plan()
+        hold = enforce_gates(ws, program, planned, (note or "").strip() if force else None)
+        the_plan = hold.plan
+        for wave, gate in hold.closed.items():
+            click.echo(f"Gate for {wave} is CLOSED (gates: enforce):")
+            for condition in gate.conditions:
+                if not condition.ok:
+                    click.echo(printable(f"  [--] {condition.text}"))
+        if hold.forced:
+            done = "recorded" if hold.recorded else "an override was recorded earlier"
+            click.echo(f"Applying anyway (--force); note {done}.")
+        elif hold.closed:
+            click.echo(f"Held back {hold.held_actions} writes of {', '.join(hold.closed)} "
+                       "until the gate opens (or apply --force --note TEXT).")
         if dry_run:
             click.echo(the_plan.render())
             click.echo("Dry run: nothing was written.")
@@ -69,7 +91,7 @@ def apply(program_file: Path, db: str | None, platform: str | None, dry_run: boo
         click.echo(f"Applied {program.id}: {report.summary()}.")
         for key, error in report.failed:
             click.echo(printable(f"  failed {key}: {error}"), err=True)
-        if not report.ok:
+        if not report.ok or hold.held_actions:
             raise SystemExit(1)
 
 

@@ -112,6 +112,7 @@ def load_program_data(
         unmarked_feedback=loaded.get("feedback") or UnmarkedFeedback(),
         training_threshold=loaded["training_threshold"],
         min_sample=loaded["min_sample"],
+        gates=loaded["gates"],
         source=source,
     )
 

@@ -408,6 +408,7 @@ class ProgramSchema(_Base):
                                 load_default=0.8)
     min_sample = Integer("a whole number of tickets, such as 20", minimum=1,
                          load_default=20)
+    gates = Choice(("advisory", "enforce"), load_default="advisory")
     goals = Section(GoalSchema, "goal", allow_none=True)
     waves = Section(WaveSchema, "wave", min_items=1, required=True)
     units = Section(UnitSchema, "unit", min_items=1, required=True)
