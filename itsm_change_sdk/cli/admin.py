@@ -11,6 +11,7 @@ import click
 from .. import hookspecs
 from ..model import CheckStatus
 from ..plugins import channel_registry, get_plugin_manager, platform_registry
+from . import output
 from .common import check_db, echo_json, json_option, open_workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,6 +41,17 @@ def plugins(hook: str | None, as_json: bool) -> None:
                 for name, entry in sorted(channel_registry(pm).channels.items())]
     if as_json:
         echo_json({"plugins": shown, "channels": channels, "skipped": pm.skipped})
+        return
+    if output.on_terminal():
+        output.print_table("Installed plugins and platforms", ["Name", "Kind", "Version", "Hooks"],
+                    [(i["name"], i["kind"], i.get("version", ""), "\n".join(i["hooks"]))
+                     for i in shown])
+        output.print_table("Channels", ["Name", "Addressing", "Delivered by", "Description"],
+                    [(c["name"], c["addressing"],
+                      "each platform" if c["delivered_by_platform"] else "itself",
+                      c["description"]) for c in channels])
+        for name, why in pm.skipped.items():
+            click.echo(f"skipped {name}: {why}")
         return
     for item in shown:
         if item["kind"] == "plugin":

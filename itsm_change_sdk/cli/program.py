@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import printable
+from . import output
 from .common import (
     db_option,
     echo_json,
@@ -126,9 +127,14 @@ def status(program_file: Path, db: str | None, platform: str | None, as_json: bo
         if not rows:
             click.echo(f"{program.id}: nothing applied yet.")
             return
-        click.echo(f"{program.id}:")
-        for (kind, state), count in sorted(counts.items()):
-            click.echo(f"  {kind:<17} {state:<8} {count:>6}")
+        if output.on_terminal():
+            output.print_table(f"{program.id}: effects in the ledger", ["Kind", "State", "Count"],
+                        [(kind, state, count) for (kind, state), count in sorted(counts.items())],
+                        numeric=["Count"], styles={"State": output.STATE_STYLES})
+        else:
+            click.echo(f"{program.id}:")
+            for (kind, state), count in sorted(counts.items()):
+                click.echo(f"  {kind:<17} {state:<8} {count:>6}")
         training = [r for r in rows if r.kind == "training" and r.state == "done"]
         if training:
             done = sum(r.completed for r in training)
