@@ -194,7 +194,9 @@ def register_checked(pm: pluggy.PluginManager, plugin: object, name: str | None 
 def _load_entry_points(pm: PluginManager) -> None:
     """Load each installed plugin on its own: a broken one is named and skipped."""
     only = set(_env_list("ITSM_CHANGE_LOAD_PLUGINS"))
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    installed = list(entry_points(group=ENTRY_POINT_GROUP))
+    _check_named_plugins([ep.name for ep in installed] + list(DEFAULT_PLUGINS))
+    for ep in installed:
         if (only and ep.name not in only) or pm.is_blocked(ep.name) or pm.get_plugin(ep.name):
             continue
         try:
@@ -211,6 +213,19 @@ def _load_entry_points(pm: PluginManager) -> None:
     for name, why in pm.skipped.items():
         _warn_once(f"{why}; it was skipped: upgrade or reinstall it, or block it with "
                    f"ITSM_CHANGE_DISABLED_PLUGINS={name}")
+
+
+def _check_named_plugins(known: list[str]) -> None:
+    """A plugin named in ITSM_CHANGE_LOAD_PLUGINS or ITSM_CHANGE_DISABLED_PLUGINS that is not
+    installed is a typo or a leftover: say so, with the name it probably meant."""
+    for variable in ("ITSM_CHANGE_LOAD_PLUGINS", "ITSM_CHANGE_DISABLED_PLUGINS"):
+        for name in _env_list(variable):
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else \
+                    f"installed: {', '.join(sorted(known))}"
+                _warn_once(f"{variable} names {name!r}, which is not an installed plugin; "
+                           f"{hint}")
 
 
 _warned: set[str] = set()

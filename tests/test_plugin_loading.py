@@ -64,6 +64,16 @@ class TestInstalledPlugins:
         assert len([r for r in caplog.records if "typo_plugin" in r.getMessage()]) == 1
 
 
+@pytest.mark.parametrize("variable", ["ITSM_CHANGE_LOAD_PLUGINS",
+                                      "ITSM_CHANGE_DISABLED_PLUGINS"])
+def test_a_misspelt_plugin_name_in_the_environment_is_answered(variable, monkeypatch, caplog):
+    monkeypatch.setattr(plugins, "_warned", set())
+    monkeypatch.setenv(variable, "itsm_change_sdk.metric")
+    plugins.get_plugin_manager()
+    assert f"{variable} names 'itsm_change_sdk.metric'" in caplog.text
+    assert "did you mean 'itsm_change_sdk.metrics'?" in caplog.text
+
+
 def test_cli_help_and_commands_work_beside_a_faulty_plugin(tmp_path):
     """A real process with a broken plugin on its entry-point path: --help and plugins work."""
     (tmp_path / "typo_plugin.py").write_text(textwrap.dedent(TYPO_PLUGIN))
