@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 
-__all__ = ["on_terminal", "print_table"]
+__all__ = ["ACTION_STYLES", "STATE_STYLES", "on_terminal", "print_table"]
 
 
 def on_terminal() -> bool:
@@ -19,6 +19,10 @@ def on_terminal() -> bool:
 
 STATE_STYLES = {"done": "green", "failed": "red", "pending": "yellow", "retired": "dim"}
 """Colours for ledger states in tables (a terminal only; never with NO_COLOR)."""
+
+ACTION_STYLES = {"create": "green", "update": "yellow", "retire": "red", "skip": "dim",
+                 "met": "green", "not met": "red"}
+"""Colours for plan actions and gate conditions, as for :data:`STATE_STYLES`."""
 
 
 def print_table(title: str, headers: Sequence[str], rows: Iterable[Sequence[object]],

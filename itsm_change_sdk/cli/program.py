@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,6 +20,34 @@ from .common import (
     program_argument,
 )
 from .progress import apply_progress, planning
+
+if TYPE_CHECKING:
+    from ..planner import Plan
+
+
+def show_plan(the_plan: Plan, as_json: bool = False) -> None:
+    """The plan as JSON, as a table on a terminal, or as diff lines in a pipe."""
+    if as_json:
+        echo_json({
+            "program": the_plan.program,
+            "at": the_plan.now.isoformat(),
+            "actions": [{"action": a.action, "kind": a.kind, "key": a.key,
+                         "platform": a.platform, "detail": a.detail}
+                        for a in the_plan.actions],
+            "counts": {name: the_plan.count(name)
+                       for name in ("create", "update", "retire", "skip")},
+            "unchanged": the_plan.unchanged,
+            "writes": the_plan.writes,
+        })
+        return
+    text = the_plan.render()
+    if not output.on_terminal() or not the_plan.actions:
+        click.echo(printable(text))
+        return
+    output.print_table(f"Plan for {the_plan.program}", ["Action", "Kind", "Key", "Detail"],
+                       [(a.action, a.kind, a.key, a.detail) for a in the_plan.actions],
+                       styles={"Action": output.ACTION_STYLES})
+    click.echo(printable(text.splitlines()[-1]))
 
 
 @click.command()
@@ -37,12 +66,13 @@ def validate(program_file: Path) -> None:
 @program_argument
 @db_option
 @platform_option
-def plan(program_file: Path, db: str | None, platform: str | None) -> None:
+@json_option
+def plan(program_file: Path, db: str | None, platform: str | None, as_json: bool) -> None:
     """Show what apply would create, update or retire now, as a diff."""
     with open_workspace(db) as ws:
         program = load(program_file, platform, ws)
         ws.enable_for(program)
-        click.echo(ws.plan(program).render())
+        show_plan(ws.plan(program), as_json)
 
 
 @click.command()
@@ -84,7 +114,7 @@ def apply(program_file: Path, db: str | None, platform: str | None, dry_run: boo
             click.echo(f"Held back {hold.held_actions} writes of {', '.join(hold.closed)} "
                        "until the gate opens (or apply --force --note TEXT).")
         if dry_run:
-            click.echo(the_plan.render())
+            show_plan(the_plan)
             click.echo("Dry run: nothing was written.")
             return
         with apply_progress(the_plan.writes) as update:

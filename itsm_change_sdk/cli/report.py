@@ -8,11 +8,15 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..errors import printable
 from ..model import Program
 from ..workspace import Workspace
+from . import output
 from .common import (
     AS_OF_FORMATS,
     db_option,
+    echo_json,
+    json_option,
     load,
     open_workspace,
     platform_option,
@@ -49,29 +53,40 @@ def _build(ws: Workspace, program: Program, as_of: datetime | None) -> Report:
               help="Also write a self-contained HTML page with charts.")
 @click.option("--csv", "csv_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Also write the numbers as CSV files into this directory.")
-@click.option("--json", "json_file", default=None,
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the numbers as one JSON file.")
+@click.option("--json", "json_file", default=None, is_flag=False, flag_value="-",
+              type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help="Also write the numbers as one JSON file; without FILE (or with -), print "
+                   "a JSON summary for scripts instead of text: the verdict and every gate.")
 def report(program_file: Path, db: str | None, platform: str | None, as_of: datetime | None,
            html_file: Path | None, csv_dir: Path | None, json_file: Path | None) -> None:
     """Goals, training, communication, feedback, prompts and wave gates for a program."""
     from ..report.export import write_csv, write_json
     from ..report.html import render_html
+    from ..report.summary import summary_dict
     from ..report.terminal import render_text
 
+    to_stdout = json_file is not None and str(json_file) == "-"
     with open_workspace(db) as ws:
         program = load(program_file, platform, ws)
         built = _build(ws, program, as_of)
-        click.echo("\n".join(render_text(built)))
+        if to_stdout:
+            echo_json(summary_dict(built))
+        else:
+            click.echo("\n".join(render_text(built)))
+
+        def say(text: str) -> None:
+            # With the summary on standard output, what was written goes to standard error.
+            click.echo(text, err=to_stdout)
+
         if html_file is not None:
             html_file.write_text(render_html(built), encoding="utf-8")
-            click.echo(f"\nWrote {html_file}")
+            say(f"\nWrote {html_file}")
         if csv_dir is not None:
             paths = write_csv(built, csv_dir)
-            click.echo(f"Wrote {len(paths)} CSV files to {csv_dir}")
-        if json_file is not None:
+            say(f"Wrote {len(paths)} CSV files to {csv_dir}")
+        if json_file is not None and not to_stdout:
             write_json(built, json_file)
-            click.echo(f"Wrote {json_file}")
+            say(f"Wrote {json_file}")
 
 
 def _wave_or_exit(program: Program, wave: str) -> None:
@@ -88,21 +103,35 @@ def _wave_or_exit(program: Program, wave: str) -> None:
 @db_option
 @platform_option
 @as_of_option
+@json_option
 def gate(program_file: Path, wave: str, db: str | None, platform: str | None,
-         as_of: datetime | None) -> None:
+         as_of: datetime | None, as_json: bool) -> None:
     """Say whether WAVE may start, one reason per line. Exit 0 open, 1 closed, 2 bad input."""
+    from ..report.summary import gate_dict
+
     with open_workspace(db) as ws:
         program = load(program_file, platform, ws)
         _wave_or_exit(program, wave)
         built = _build(ws, program, as_of)
         result = built.gate(wave)
+        if as_json:
+            found = gate_dict(result, built.as_of.isoformat())
+            found["notes"] += built.notes
+            echo_json(found)
+            raise SystemExit(0 if result.open else 1)
         against = f" (after {result.previous})" if result.previous else " (first wave)"
         click.echo(f"Gate for {wave}{against}, as of {built.as_of:%Y-%m-%d}: "
                    f"{'OPEN' if result.open else 'CLOSED'}")
-        for condition in result.conditions:
-            click.echo(f"  [{'ok' if condition.ok else '--'}] {condition.text}")
+        if output.on_terminal() and result.conditions:
+            output.print_table(f"Conditions for {wave}", ["Check", "Status", "Reason"],
+                               [(c.check, "met" if c.ok else "not met", c.text)
+                                for c in result.conditions],
+                               styles={"Status": output.ACTION_STYLES})
+        else:
+            for condition in result.conditions:
+                click.echo(printable(f"  [{'ok' if condition.ok else '--'}] {condition.text}"))
         for note in result.notes + built.notes:
-            click.echo(f"  note: {note}")
+            click.echo(printable(f"  note: {note}"))
         if not result.open:
             failed = sum(not c.ok for c in result.conditions)
             click.echo(f"{failed} of {len(result.conditions)} conditions not met.")
