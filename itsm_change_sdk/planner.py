@@ -300,6 +300,31 @@ def _event_exists(program: Program, row: EffectRow) -> bool:
     return any(e.id == event for e in program.communications)
 
 
+def _training_gone(program: Program, members: Mapping[str, Sequence[Person]],
+                   row: EffectRow, now: datetime) -> str | None:
+    """Why an assigned training task is no longer wanted, or None to keep it.
+
+    A unit whose wave starts after ``now`` keeps its tasks: the ledger then holds writes from
+    a later date (a rehearsal ahead of the clock, or a plan given an earlier ``--as-of``), and
+    nothing about the program or the unit changed.
+    """
+    module_id, unit_id = str(row.meta.get("module", "")), str(row.meta.get("unit", ""))
+    module = next((m for m in program.training if m.id == module_id), None)
+    if module is None:
+        return f"training module {module_id!r} was removed from the program"
+    unit = next((u for u in program.units if u.id == unit_id), None)
+    if unit is None or unit_id not in module.audience:
+        return f"unit {unit_id!r} is no longer in the audience of {module_id!r}"
+    if program.wave(unit.wave).starts > now.date():
+        return None
+    if row.platform != unit.platform:
+        return f"{unit_id} now runs on {unit.platform}, not {row.platform}"
+    person = row.key.rsplit(":", 1)[-1]
+    if not any(p.id == person for p in members.get(unit_id, ())):
+        return f"{person} is no longer a member of {unit_id}"
+    return "no longer assigned"
+
+
 def plan(program: Program, members: Mapping[str, Sequence[Person]],
          rows: Mapping[str, EffectRow], now: datetime,
          channels: Mapping[str, ChannelSpec]) -> Plan:
@@ -336,7 +361,10 @@ def plan(program: Program, members: Mapping[str, Sequence[Person]],
         if key in wanted or row.state != "done" or row.completed:
             continue
         if row.kind == EffectKind.TRAINING:
-            reason = "no longer assigned (module removed or person left the unit)"
+            why = _training_gone(program, members, row, now)
+            if why is None:
+                continue
+            reason = why
         elif _retirable(row, channels) and not _event_exists(program, row):
             reason = "its communication was removed from the program"
         else:

@@ -12,7 +12,7 @@ from itsm_change_sdk import Workspace, hookimpl, load_program
 from itsm_change_sdk.demo import SimClock
 from itsm_change_sdk.model import EffectKind
 from itsm_change_sdk.sandbox.platform import SandboxPlatform
-from itsm_change_sdk.sandbox.store import SandboxStore
+from itsm_change_sdk.sandbox.store import SandboxStore, memberships
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "portal-rollout" / "program.yaml"
 PILOT_DAY = datetime(2027, 1, 12, 8, 0, tzinfo=UTC)
@@ -128,6 +128,26 @@ class TestApply:
         states = {t["number"]: t["state"] for t in training_tasks(store)}
         assert states[tasks[0]["number"]] == "closed"
         assert all(states[t["number"]] == "cancelled" for t in tasks[1:])
+
+    def test_each_retirement_says_why(self, ws, program, store, org):
+        ws.apply(program)
+        module = next(m for m in program.training if "sd-tier1" in m.audience)
+        trimmed = dataclasses.replace(
+            program, training=tuple(m for m in program.training if m.id != module.id))
+        reasons = {a.detail for a in ws.plan(trimmed).actions if a.action == "retire"}
+        assert reasons == {f"training module {module.id!r} was removed from the program"}
+        leaver = org["sd-tier1"][0]
+        with store.engine.begin() as conn:
+            conn.execute(memberships.delete().where(memberships.c.person == leaver.id))
+        retired = [a for a in ws.plan(program).actions if a.action == "retire"]
+        assert retired and all(a.key.endswith(f":{leaver.id}") for a in retired)
+        assert {a.detail for a in retired} == {f"{leaver.id} is no longer a member of sd-tier1"}
+
+    def test_a_plan_dated_before_the_wave_keeps_its_tasks(self, ws, program, clock):
+        """The ledger ahead of the plan's clock (a rehearsal): nothing changed, nothing retired."""
+        ws.apply(program)
+        clock.now = datetime(2026, 12, 1, tzinfo=UTC)
+        assert [a for a in ws.plan(program).actions if a.action == "retire"] == []
 
     def test_cadenced_check_in_fires_once_per_occurrence(self, ws, program, store, clock):
         checkin = next(e for e in program.communications if e.cadence is not None)
