@@ -23,6 +23,7 @@ __all__ = [
     "Channel",
     "ChannelSpec",
     "Check",
+    "CheckIn",
     "CheckStatus",
     "Comment",
     "CommunicationEvent",
@@ -36,6 +37,7 @@ __all__ = [
     "Person",
     "Program",
     "Prompt",
+    "Sponsor",
     "Survey",
     "Ticket",
     "TicketEvent",
@@ -174,6 +176,18 @@ class AllianceMember:
 
 
 @dataclass(frozen=True)
+class Sponsor:
+    """A senior leader who sponsors the program: measured on what they do, like the
+    alliance (their own training, acknowledgements), though they sign no wave off."""
+
+    id: str
+    name: str
+    platform: str
+    """Where their tasks (training, messages) are delivered."""
+    email: str | None = None
+
+
+@dataclass(frozen=True)
 class TrainingModule:
     id: str
     title: str
@@ -283,6 +297,21 @@ class CommunicationEvent:
 
 
 @dataclass(frozen=True)
+class CheckIn:
+    """A recurring brief for each alliance member about their own units, built from the
+    report's numbers: the rhythm that keeps functional managers carrying the change."""
+
+    id: str
+    title: str
+    cadence: Cadence
+    channel: str = "task"
+    """A channel that addresses one person (a task): the brief names people overdue."""
+
+    def occurrences(self) -> list[datetime]:
+        return self.cadence.occurrences()
+
+
+@dataclass(frozen=True)
 class Survey:
     """An ADKAR pulse: each dimension scored 1-5, plus free text."""
 
@@ -349,6 +378,10 @@ class Program:
     """``advisory`` (gates only report) or ``enforce`` (``apply`` holds back closed waves)."""
     source: str | None = None
     """The file the program was loaded from."""
+    checkins: tuple[CheckIn, ...] = ()
+    sponsors: tuple[Sponsor, ...] = ()
+    silence_days: int = 14
+    """A live unit that has gone longer than this without a message is flagged."""
 
     def wave(self, wave_id: str) -> Wave:
         return next(w for w in self.waves if w.id == wave_id)

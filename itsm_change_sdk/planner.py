@@ -12,16 +12,19 @@ Rules worth knowing:
   from its wave's start on; when several occurrences are overdue (apply did not run for a
   while) only the latest is sent and the older ones are recorded as skipped;
 * messages, notes and survey requests already delivered are history: edits apply to later
-  occurrences. Announcements still visible are updated in place.
+  occurrences. Announcements still visible are updated in place;
+* a check-in (``checkins:``) is a message like any other, one per alliance member and
+  occurrence; its brief is written from the report's numbers when it is about to be sent.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from .errors import ConfigurationError
 from .feedback import example_answer
@@ -30,6 +33,7 @@ from .model import (
     Addressing,
     AllianceMember,
     ChannelSpec,
+    CheckIn,
     CommunicationEvent,
     Effect,
     EffectKind,
@@ -39,7 +43,14 @@ from .model import (
     Unit,
 )
 
-__all__ = ["Plan", "PlannedAction", "desired_effects", "plan", "render_template"]
+if TYPE_CHECKING:
+    from .report.build import Report
+
+__all__ = ["Measures", "Plan", "PlannedAction", "desired_effects", "plan", "render_template"]
+
+Measures = Callable[[], "Report"]
+"""Builds the report's numbers, called at most once a plan and only when a check-in brief
+is about to be written."""
 
 ANNOUNCEMENT_DAYS = 14
 ACK_DAYS = 7
@@ -48,7 +59,8 @@ ACK_DAYS = 7
 @dataclass(frozen=True)
 class PlannedAction:
     action: str
-    """``create``, ``update``, ``retire`` or ``skip``."""
+    """``create``, ``update``, ``retire``, ``skip`` or ``hold`` (not sent yet, for the
+    reason in ``detail``)."""
     key: str
     kind: str
     platform: str
@@ -72,14 +84,15 @@ class Plan:
         return sum(1 for a in self.actions if a.action in ("create", "update", "retire"))
 
     def render(self) -> str:
-        symbols = {"create": "+", "update": "~", "retire": "-", "skip": "/"}
+        symbols = {"create": "+", "update": "~", "retire": "-", "skip": "/", "hold": "!"}
         lines = [f"{symbols[a.action]} {a.action:<7} {a.kind:<16} {a.key}  {a.detail}"
                  for a in self.actions]
         lines.append(
             f"Plan for {self.program} at {self.now:%Y-%m-%d %H:%M} UTC: "
             f"{self.count('create')} to create, {self.count('update')} to update, "
             f"{self.count('retire')} to retire, {self.count('skip')} to skip, "
-            f"{self.unchanged} unchanged."
+            + (f"{self.count('hold')} held, " if self.count("hold") else "")
+            + f"{self.unchanged} unchanged."
         )
         return "\n".join(lines)
 
@@ -280,11 +293,43 @@ def _visible_until(event: CommunicationEvent, when: datetime) -> datetime:
     return when + timedelta(days=ANNOUNCEMENT_DAYS)
 
 
+def _checkin_effects(program: Program, checkin: CheckIn, when: datetime,
+                     channels: Mapping[str, ChannelSpec]) -> list[Effect]:
+    """One brief per alliance member for this occurrence, on their first unit's platform.
+    The body is written just before sending (:func:`itsm_change_sdk.alliance.fill_brief`)."""
+    channel = channels.get(checkin.channel)
+    if channel is None or channel.addressing is not Addressing.PERSON:
+        raise ConfigurationError(
+            f"check-in {checkin.id!r} uses the channel {checkin.channel!r}, which is not "
+            "registered as a channel addressing one person; use 'task'")
+    stamp = when.strftime("%Y%m%dT%H%M")
+    due = (when + timedelta(days=ACK_DAYS)).date()
+    out = []
+    for member in program.alliance:
+        platform = program.unit(member.units[0]).platform
+        out.append(Effect(
+            key=f"chg:{program.id}:checkin:{checkin.id}:{stamp}:{platform}:{member.id}",
+            kind=EffectKind.MESSAGE, platform=platform, program=program.id,
+            title=f"{checkin.title} ({when.date().isoformat()})", body="",
+            channel=checkin.channel,
+            recipient=Person(member.id, member.name, platform, member.email), due=due,
+            meta={"event": checkin.id, "checkin": checkin.id, "occurrence": when.isoformat(),
+                  "leader": member.id}))
+    return out
+
+
 def desired_effects(program: Program, members: Mapping[str, Sequence[Person]], now: datetime,
                     channels: Mapping[str, ChannelSpec]) -> tuple[list[Effect], list[Effect]]:
     """(effects due now, overdue occurrences superseded by a later one)."""
     due = _training(program, members, now)
     superseded: list[Effect] = []
+    for checkin in program.checkins:
+        past = [when for when in checkin.occurrences() if when <= now]
+        if not past:
+            continue
+        due.extend(_checkin_effects(program, checkin, past[-1], channels))
+        for when in past[:-1]:
+            superseded.extend(_checkin_effects(program, checkin, when, channels))
     for event in program.communications:
         past = [when for when in event.occurrences() if when <= now]
         if not past:
@@ -297,7 +342,34 @@ def desired_effects(program: Program, members: Mapping[str, Sequence[Person]], n
 
 def _event_exists(program: Program, row: EffectRow) -> bool:
     event = row.meta.get("event")
-    return any(e.id == event for e in program.communications)
+    return any(e.id == event for e in program.communications) or \
+        any(c.id == event for c in program.checkins)
+
+
+class _Once:
+    """The report's numbers, built on first use only."""
+
+    def __init__(self, measures: Measures | None) -> None:
+        self.measures = measures
+        self.value: Report | None = None
+
+    def get(self) -> Report | None:
+        if self.value is None and self.measures is not None:
+            self.value = self.measures()
+        return self.value
+
+
+def _written(effect: Effect, program: Program, members: Mapping[str, Sequence[Person]],
+             rows: Mapping[str, EffectRow], report: _Once) -> Effect | str:
+    """The effect as it will be sent, or why it is held back for now."""
+    if "checkin" not in effect.meta:
+        return effect
+    built = report.get()
+    if built is None:
+        return "the brief's figures need the report (plan through a Workspace or Runner)"
+    from .alliance import fill_brief
+
+    return fill_brief(effect, built, rows.values(), members)
 
 
 def _training_gone(program: Program, members: Mapping[str, Sequence[Person]],
@@ -327,17 +399,28 @@ def _training_gone(program: Program, members: Mapping[str, Sequence[Person]],
 
 def plan(program: Program, members: Mapping[str, Sequence[Person]],
          rows: Mapping[str, EffectRow], now: datetime,
-         channels: Mapping[str, ChannelSpec]) -> Plan:
+         channels: Mapping[str, ChannelSpec], measures: Measures | None = None) -> Plan:
     """The diff between what ``program`` wants at ``now`` and the ledger's ``rows``.
 
     :param channels: the registered channels, by name (``Platforms.channels``).
+    :param measures: builds the report's numbers, for check-in briefs (without it a due
+        brief is held).
     :raises ConfigurationError: a communication names a channel no plugin registers.
     """
     result = Plan(program.id, now)
     due, superseded = desired_effects(program, members, now, channels)
     wanted = {e.key for e in due}
+    report = _Once(measures)
     for effect in due:
         row = rows.get(effect.key)
+        if row is None or row.state in ("failed", "pending"):
+            written = _written(effect, program, members, rows, report)
+            if isinstance(written, str):
+                result.actions.append(PlannedAction(
+                    "hold", effect.key, str(effect.kind), effect.platform,
+                    f"{_describe(effect)}: held, {written}", effect, row))
+                continue
+            effect = written
         label = _describe(effect)
         if row is None or row.state == "failed":
             result.actions.append(PlannedAction("create", effect.key, str(effect.kind),
@@ -371,7 +454,7 @@ def plan(program: Program, members: Mapping[str, Sequence[Person]],
             continue
         result.actions.append(PlannedAction("retire", key, row.kind, row.platform, reason,
                                             row=row))
-    order = {"retire": 0, "update": 1, "create": 2, "skip": 3}
+    order = {"retire": 0, "update": 1, "create": 2, "skip": 3, "hold": 4}
     result.actions.sort(key=lambda a: (order[a.action], a.kind, a.key))
     return result
 

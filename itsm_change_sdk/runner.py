@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from .errors import APIError, ITSMError
 from .http.retry import is_uncertain
@@ -21,6 +22,9 @@ from .ledger import EffectRow, Ledger
 from .model import Effect, EffectKind, EffectRef, EffectResult, Person, Program
 from .planner import Plan, PlannedAction, plan
 from .plugins import Platforms
+
+if TYPE_CHECKING:
+    from .report.build import Report
 
 __all__ = ["WRITE_HOOKS", "ApplyReport", "Runner"]
 
@@ -87,7 +91,18 @@ class Runner:
 
     def plan(self) -> Plan:
         rows = {row.key: row for row in self.ledger.effects(self.program.id)}
-        return plan(self.program, self.members(), rows, self.clock(), self.platforms.channels)
+        return plan(self.program, self.members(), rows, self.clock(), self.platforms.channels,
+                    measures=self.measures)
+
+    def measures(self) -> Report:
+        """The report's numbers now, for check-in briefs and quoted results."""
+        from .plugins import metric_registry
+        from .report.build import build_report, program_tickets
+
+        now = self.clock()
+        return build_report(self.program, self.ledger,
+                            program_tickets(self.platforms, self.program),
+                            metric_registry(self.platforms.pm).kinds, now=now, as_of=now)
 
     # -- applying ----------------------------------------------------------------------
 

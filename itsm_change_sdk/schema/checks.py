@@ -70,6 +70,8 @@ def cross_checks(
     checks.alliance()
     checks.training()
     checks.communications(channels)
+    checks.checkins(channels)
+    checks.sponsors()
     checks.prompts()
     checks.unmarked_feedback()
     return checks.issues
@@ -246,6 +248,28 @@ class _CrossChecks:
                 f"a {name} needs the record to note on for each platform its audience "
                 f"uses; missing: {', '.join(missing)} (e.g. record: {{{example}}})",
             )
+
+    def checkins(self, channels: Mapping[str, ChannelSpec]) -> None:
+        for index, item in _raw_items(self.raw, "checkins"):
+            path = f"checkins.{index}"
+            if not self.has_alliance:
+                self.issue(path, "a check-in briefs the management alliance, but the program "
+                                 "lists no alliance members; add them under alliance")
+            name = _text(item.get("channel")) or "task"
+            spec = channels.get(name)
+            if spec is None:
+                self.issue(f"{path}.channel",
+                           f"unknown channel '{name}'; channels are: "
+                           f"{', '.join(sorted(channels))} (a channel plugin adds more)")
+            elif spec.addressing is not Addressing.PERSON:
+                self.issue(f"{path}.channel",
+                           f"a brief names the people overdue on training, so it goes to one "
+                           f"manager at a time; channel '{name}' does not address one person: "
+                           "use 'task'")
+
+    def sponsors(self) -> None:
+        for index, item in _raw_items(self.raw, "sponsors"):
+            self.check_platform(f"sponsors.{index}.platform", item.get("platform"))
 
     def prompts(self) -> None:
         for index, item in _raw_items(self.raw, "prompts"):

@@ -114,6 +114,9 @@ def load_program_data(
         min_sample=loaded["min_sample"],
         gates=loaded["gates"],
         source=source,
+        checkins=section("checkins"),
+        sponsors=section("sponsors"),
+        silence_days=loaded["silence_days"],
     )
 
 

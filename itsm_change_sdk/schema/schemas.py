@@ -15,9 +15,11 @@ from ..model import (
     ADKAR_DIMENSIONS,
     AllianceMember,
     Cadence,
+    CheckIn,
     CommunicationEvent,
     Goal,
     Prompt,
+    Sponsor,
     Survey,
     TicketFilter,
     TrainingModule,
@@ -310,6 +312,31 @@ class CommunicationEventSchema(_Base):
         return CommunicationEvent(**{**data, "cadence": every})
 
 
+class CheckInSchema(_Base):
+    """``checkins:``: a brief for each alliance member on a cadence."""
+
+    id = Slug("a check-in id", required=True)
+    title = Text("the brief's title", required=True)
+    every = Group(CadenceSchema, "a cadence mapping {days, from, until}", required=True)
+    channel = ChannelName(load_default="task")
+
+    @post_load
+    def make(self, data: dict[str, Any], **kwargs: Any) -> CheckIn:
+        every = data.pop("every")
+        return CheckIn(**{**data, "cadence": every})
+
+
+class SponsorSchema(_Base):
+    id = Slug("a sponsor id", required=True)
+    name = Text("the sponsor's name", required=True)
+    platform = Slug("the platform their tasks go to", required=True)
+    email = Email(allow_none=True, load_default=None)
+
+    @post_load
+    def make(self, data: dict[str, Any], **kwargs: Any) -> Sponsor:
+        return Sponsor(**data)
+
+
 class SurveySchema(_Base):
     id = Slug("a survey id", required=True)
     title = Text("the survey's title", required=True)
@@ -409,10 +436,14 @@ class ProgramSchema(_Base):
     min_sample = Integer("a whole number of tickets, such as 20", minimum=1,
                          load_default=20)
     gates = Choice(("advisory", "enforce"), load_default="advisory")
+    silence_days = Integer("a whole number of days, such as 14", minimum=1, maximum=366,
+                           load_default=14)
     goals = Section(GoalSchema, "goal", allow_none=True)
     waves = Section(WaveSchema, "wave", min_items=1, required=True)
     units = Section(UnitSchema, "unit", min_items=1, required=True)
     alliance = Section(AllianceMemberSchema, "alliance member", allow_none=True)
+    sponsors = Section(SponsorSchema, "sponsor", allow_none=True)
+    checkins = Section(CheckInSchema, "check-in", allow_none=True)
     training = Section(TrainingModuleSchema, "training module", allow_none=True)
     communications = Section(CommunicationEventSchema, "communication", allow_none=True)
     surveys = Section(SurveySchema, "survey", allow_none=True)
