@@ -16,7 +16,7 @@ from itsm_change_sdk.sandbox.store import SandboxStore
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "portal-rollout" / "program.yaml"
 PILOT_START = datetime(2027, 1, 11, 8, 0, tzinfo=UTC)
-FIRST_BRIEF = datetime(2027, 1, 18, 8, 0, tzinfo=UTC)
+FIRST_BRIEF = datetime(2027, 2, 1, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -79,9 +79,9 @@ class TestCheckIns:
         clock.now = FIRST_BRIEF
         planned = ws.plan(program)
         keys = [a.key for a in planned.actions if a.action == "create"
-                and a.key.startswith(f"chg:{program.id}:checkin:alliance-brief:20270118T0800")]
+                and a.key.startswith(f"chg:{program.id}:checkin:alliance-brief:20270201T0800")]
         assert len(keys) == len(program.alliance)
-        assert "Portal rollout brief (2027-01-18)" in planned.render()
+        assert "Portal rollout brief (2027-02-01)" in planned.render()
 
     def test_brief_is_delivered_once_and_recorded(self, ws, program, clock, store):
         ws.apply(program)
@@ -105,7 +105,7 @@ class TestCheckIns:
         clock.now = FIRST_BRIEF + timedelta(days=14)
         ws.apply(program)
         occurrences = {r.meta["occurrence"] for r in brief_rows(ws, program)}
-        assert occurrences == {"2027-01-18T08:00:00+00:00", "2027-02-01T08:00:00+00:00"}
+        assert occurrences == {"2027-02-01T08:00:00+00:00", "2027-02-15T08:00:00+00:00"}
         assert len(briefs(store)) == 2 * len(program.alliance)
 
     def test_brief_speaks_of_the_members_own_units_with_report_numbers(
@@ -167,8 +167,8 @@ class TestCheckIns:
 class TestCheckInFile:
     def test_checkin_needs_a_person_channel(self, tmp_path):
         text = EXAMPLE.read_text().replace(
-            "every: {days: 14, from: 2027-01-18 08:00, until: 2027-06-30}\n",
-            "every: {days: 14, from: 2027-01-18 08:00, until: 2027-06-30}\n"
+            "every: {days: 14, from: 2027-02-01 08:00, until: 2027-06-30}\n",
+            "every: {days: 14, from: 2027-02-01 08:00, until: 2027-06-30}\n"
             "    channel: announcement\n", 1)
         path = tmp_path / "p.yaml"
         path.write_text(text)
