@@ -17,6 +17,7 @@ from . import hookspecs
 from .config import platform_settings
 from .errors import ConfigurationError, PluginError
 from .model import Addressing, ChannelSpec
+from .settings import PluginSettings
 
 if TYPE_CHECKING:
     from .hookspecs import ChannelDelivery
@@ -51,6 +52,8 @@ class PlatformSpec:
     """Setting names the platform reads; used by ``itsm-change plugins`` and config errors."""
     secrets: tuple[str, ...] = ()
     """Settings that are secrets: never printed, logged or stored."""
+    declared: PluginSettings | None = None
+    """The settings' declaration (types, defaults, help), when the plugin gives one."""
 
     def hooks(self) -> list[str]:
         """The platform hooks its instances implement (read from the class, unbuilt)."""
@@ -69,11 +72,18 @@ class PlatformRegistry:
         name: str,
         factory: PlatformFactory,
         *,
-        settings: Iterable[str] = (),
+        settings: Iterable[str] | PluginSettings = (),
         secrets: Iterable[str] = (),
     ) -> None:
+        """Register a platform; ``settings`` is best its :class:`PluginSettings`, which
+        carries the secret flags too (plain names and ``secrets`` still work)."""
         if name in self.specs:
             raise PluginError(f"platform {name!r} is registered twice; uninstall one of them")
+        if isinstance(settings, PluginSettings):
+            self.specs[name] = PlatformSpec(name, factory, settings.names,
+                                            tuple(dict.fromkeys((*settings.secrets, *secrets))),
+                                            settings)
+            return
         self.specs[name] = PlatformSpec(name, factory, tuple(settings), tuple(secrets))
 
 
