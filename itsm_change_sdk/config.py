@@ -219,7 +219,15 @@ def platform_settings(
     explicit: Mapping[str, Any] | None = None,
     config: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Resolve a platform's settings (explicit > environment > config file)."""
+    """Resolve a platform's settings (explicit > environment > config file).
+
+    ``keys`` may be the platform's :class:`~itsm_change_sdk.settings.PluginSettings`, whose
+    secret flags are then used as well.
+    """
+    declared = getattr(keys, "names", None)
+    if declared is not None:
+        secrets = (*getattr(keys, "secrets", ()), *secrets)
+        keys = declared
     config = load_config() if config is None else config
     section = config.get("platforms", {}).get(platform, {})
     if not isinstance(section, Mapping):

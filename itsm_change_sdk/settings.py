@@ -146,9 +146,12 @@ class PluginSettings:
                 raise self.error(setting.name,
                                  f"must be {_TYPES[setting.type]}, not {shown}") from None
         text = str(value)
-        if setting.choices and text not in setting.choices:
-            raise self.error(setting.name,
-                             f"must be one of {', '.join(setting.choices)}, not {shown}")
+        if setting.choices:
+            chosen = [c for c in setting.choices if c.casefold() == text.strip().casefold()]
+            if not chosen:
+                raise self.error(setting.name,
+                                 f"must be one of {', '.join(setting.choices)}, not {shown}")
+            return chosen[0]
         return text
 
     def describe(self) -> list[dict[str, Any]]:

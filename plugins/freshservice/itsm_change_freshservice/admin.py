@@ -18,8 +18,8 @@ from itsm_change_sdk.errors import (
 from itsm_change_sdk.model import Check, CheckStatus, InstallStep
 
 from .api import plan_limits
-from .hooks import PLATFORM_NAME
 from .mapping import MANAGED_TAG, fs_time
+from .settings import PLATFORM_NAME
 from .webhook import SECRET_HEADER, payload_template
 
 if TYPE_CHECKING:

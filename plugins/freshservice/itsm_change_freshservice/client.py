@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from itsm_change_sdk.config import Settings, http_timeout
+from itsm_change_sdk.config import http_timeout
 from itsm_change_sdk.errors import (
     APIError,
     AuthenticationError,
@@ -45,7 +45,6 @@ from itsm_change_sdk.model import (
 
 from . import admin, directory, webhook
 from .api import FreshserviceAPI, error_body, make_pacer, plan_limits
-from .hooks import PLATFORM_NAME
 from .mapping import (
     MANAGED_TAG,
     STATUS_CLOSED,
@@ -70,6 +69,7 @@ from .mapping import (
     ticket_from_payload,
 )
 from .query import NO_MATCH, filter_query, tag_queries
+from .settings import PLATFORM_NAME, SETTINGS
 from .surveys import response_from_csat
 
 __all__ = ["FreshservicePlatform"]
@@ -77,14 +77,6 @@ __all__ = ["FreshservicePlatform"]
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _Keyed = TypeVar("_Keyed", Effect, EffectRef)
 _WRITE_CHANNELS = {"announcement", "task", "ticket_note"}
-
-
-def _bool(value: Any, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
 def _failed(key: str, exc: APIError) -> EffectResult:
@@ -158,23 +150,19 @@ class FreshservicePlatform:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> FreshservicePlatform:
-        values = settings if isinstance(settings, Settings) else Settings(PLATFORM_NAME, settings)
-        try:
-            page_size = int(settings.get("page_size") or 100)
-        except ValueError as exc:
-            raise ConfigurationError("freshservice: page_size must be a number") from exc
+        typed = SETTINGS.resolve(settings)
         return cls(
-            domain=values.require("domain", "the Freshservice domain"),
-            api_key=values.require("api_key", "the agent's API key"),
-            training_mode=str(settings.get("training_mode") or "ticket").strip().lower(),
-            training_ticket=settings.get("training_ticket"),
-            requester_email=settings.get("requester_email"),
-            plan=settings.get("plan"),
-            webhook_secret=settings.get("webhook_secret"),
-            page_size=page_size,
-            include_stats=_bool(settings.get("include_stats"), True),
-            workspace_id=settings.get("workspace_id"),
-            timeout=http_timeout(PLATFORM_NAME, settings),
+            domain=typed["domain"],
+            api_key=typed["api_key"],
+            training_mode=typed["training_mode"],
+            training_ticket=typed["training_ticket"],
+            requester_email=typed["requester_email"],
+            plan=typed["plan"],
+            webhook_secret=typed["webhook_secret"],
+            page_size=typed["page_size"],
+            include_stats=typed["include_stats"],
+            workspace_id=typed["workspace_id"],
+            timeout=http_timeout(PLATFORM_NAME, typed),
         )
 
     def __repr__(self) -> str:

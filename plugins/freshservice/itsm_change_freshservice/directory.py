@@ -11,7 +11,7 @@ from itsm_change_sdk.errors import ConfigurationError, NotFound
 from itsm_change_sdk.model import Person, Unit
 
 from .api import FreshserviceAPI
-from .hooks import PLATFORM_NAME
+from .settings import PLATFORM_NAME
 
 __all__ = ["Directory", "person", "unit_members"]
 

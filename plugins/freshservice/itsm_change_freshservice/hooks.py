@@ -1,4 +1,8 @@
-"""Registers the ``freshservice`` platform with the core (entry point ``freshservice``)."""
+"""Registers the ``freshservice`` platform with the core (entry point ``freshservice``).
+
+Nothing in the plugin imports this module (the others take the name and settings from
+:mod:`.settings`), so no import cycle runs through it.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +10,16 @@ from typing import TYPE_CHECKING
 
 from itsm_change_sdk.hookspecs import hookimpl
 
+from .settings import PLATFORM_NAME, SECRETS, SETTINGS
+
 if TYPE_CHECKING:
     from itsm_change_sdk.plugins import PlatformRegistry
 
-PLATFORM_NAME = "freshservice"
-
-SETTINGS = (
-    "timeout",
-    "domain",
-    "api_key",
-    "training_mode",
-    "training_ticket",
-    "requester_email",
-    "plan",
-    "webhook_secret",
-    "page_size",
-    "include_stats",
-    "workspace_id",
-)
-SECRETS = ("api_key", "webhook_secret")
+__all__ = ["PLATFORM_NAME", "SECRETS", "SETTINGS", "itsm_change_register_platforms"]
 
 
 @hookimpl
 def itsm_change_register_platforms(register: PlatformRegistry) -> None:
     from .client import FreshservicePlatform
 
-    register.add(
-        PLATFORM_NAME, FreshservicePlatform.from_settings, settings=SETTINGS, secrets=SECRETS
-    )
+    register.add(PLATFORM_NAME, FreshservicePlatform.from_settings, settings=SETTINGS)

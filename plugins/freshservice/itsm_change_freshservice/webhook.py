@@ -18,8 +18,8 @@ from itsm_change_sdk.errors import WebhookRejected
 from itsm_change_sdk.model import TicketEvent, TicketEventKind, WebhookRequest
 from itsm_change_sdk.webhooks import verify_shared_secret
 
-from .hooks import PLATFORM_NAME
 from .mapping import parse_ticket_number
+from .settings import PLATFORM_NAME
 
 __all__ = ["EVENTS", "SECRET_HEADER", "parse", "payload_template"]
 

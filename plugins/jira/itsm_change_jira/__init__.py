@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .hooks import PLATFORM_NAME, SECRETS, SETTINGS
+from .settings import PLATFORM_NAME, SECRETS, SETTINGS
 
 __all__ = ["PLATFORM_NAME", "SECRETS", "SETTINGS"]

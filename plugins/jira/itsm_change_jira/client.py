@@ -37,7 +37,7 @@ from . import adf, admin, jql, mapping, webhook
 from .api import BULK_LIMIT, REQUEST_ID_HEADERS, JiraAPI, error_body
 from .auth import API_GATEWAY, BearerAuth, OAuthTokens, TokenStore
 from .reads import JiraReads
-from .settings import JiraConfig, _opt, _require, _split
+from .settings import SETTINGS, JiraConfig, _opt, _require
 
 __all__ = ["JiraConfig", "JiraPlatform"]
 
@@ -76,13 +76,13 @@ class JiraPlatform(JiraReads):
         cls, settings: Mapping[str, Any], *, policy: RetryPolicy | None = None,
         limiter: KeyedLimiter | None = None,
     ) -> JiraPlatform:
-        site_url = _require(settings, "site_url", "the site URL (https://<site>.atlassian.net)")
-        site_url = site_url.rstrip("/")
+        typed = SETTINGS.resolve(settings)
+        site_url = str(typed["site_url"]).rstrip("/")
         if not site_url.startswith(("https://", "http://localhost", "http://127.0.0.1")):
             raise ConfigurationError(
                 f"jira: site_url must start with https:// (got {site_url!r})"
             )
-        correlation = _opt(settings, "correlation") or "label"
+        correlation = str(typed["correlation"])
         if correlation != "label" and not correlation.startswith("customfield_"):
             raise ConfigurationError(
                 "jira: correlation must be 'label' or a text custom field id like "
@@ -90,22 +90,21 @@ class JiraPlatform(JiraReads):
             )
         config = JiraConfig(
             site_url=site_url,
-            project=_require(settings, "project", "the project key for training issues"),
-            issue_type=_opt(settings, "issue_type") or "Task",
+            project=typed["project"],
+            issue_type=typed["issue_type"],
             parent_issue=_opt(settings, "parent_issue"),
             done_transition=_opt(settings, "done_transition"),
             correlation=correlation,
             service_desk_id=_opt(settings, "service_desk_id"),
-            ticket_projects=_split(settings.get("ticket_projects")),
+            ticket_projects=typed["ticket_projects"] or (),
             internal_role=_opt(settings, "internal_role"),
             announcement_issue=_opt(settings, "announcement_issue"),
             channel_field=_opt(settings, "channel_field"),
             group_field=_opt(settings, "group_field"),
             webhook_secret=_opt(settings, "webhook_secret"),
-            webhook_name=_opt(settings, "webhook_name") or "itsm-change",
+            webhook_name=typed["webhook_name"],
         )
-        mode = (_opt(settings, "auth") or (
-            "oauth" if _opt(settings, "client_id") else "basic")).lower()
+        mode = typed["auth"] or ("oauth" if typed["client_id"] else "basic")
         cloud_id = _opt(settings, "cloud_id")
         secrets = [_opt(settings, k) for k in
                    ("api_token", "access_token", "refresh_token", "client_secret",

@@ -1,4 +1,8 @@
-"""Registers the ``jira`` platform with itsm-change."""
+"""Registers the ``jira`` platform with itsm-change.
+
+Nothing in the plugin imports this module (the others take the name and settings from
+:mod:`.settings`), so no import cycle runs through it.
+"""
 
 from __future__ import annotations
 
@@ -6,48 +10,16 @@ from typing import TYPE_CHECKING
 
 from itsm_change_sdk.hookspecs import hookimpl
 
+from .settings import PLATFORM_NAME, SECRETS, SETTINGS
+
 if TYPE_CHECKING:
     from itsm_change_sdk.plugins import PlatformRegistry
 
-PLATFORM_NAME = "jira"
-
-SETTINGS: tuple[str, ...] = (
-    "timeout",
-    "site_url",
-    "auth",
-    "email",
-    "api_token",
-    "access_token",
-    "refresh_token",
-    "client_id",
-    "client_secret",
-    "cloud_id",
-    "token_store",
-    "project",
-    "issue_type",
-    "parent_issue",
-    "done_transition",
-    "correlation",
-    "service_desk_id",
-    "ticket_projects",
-    "internal_role",
-    "announcement_issue",
-    "channel_field",
-    "group_field",
-    "webhook_secret",
-    "webhook_name",
-)
-SECRETS: tuple[str, ...] = (
-    "api_token",
-    "access_token",
-    "refresh_token",
-    "client_secret",
-    "webhook_secret",
-)
+__all__ = ["PLATFORM_NAME", "SECRETS", "SETTINGS", "itsm_change_register_platforms"]
 
 
 @hookimpl
 def itsm_change_register_platforms(register: PlatformRegistry) -> None:
     from .client import JiraPlatform
 
-    register.add(PLATFORM_NAME, JiraPlatform.from_settings, settings=SETTINGS, secrets=SECRETS)
+    register.add(PLATFORM_NAME, JiraPlatform.from_settings, settings=SETTINGS)

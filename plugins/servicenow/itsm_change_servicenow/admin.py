@@ -14,8 +14,8 @@ from itsm_change_sdk.errors import (
 )
 from itsm_change_sdk.model import Check, CheckStatus, InstallStep
 
-from .hooks import PLATFORM_NAME as P
 from .query import Query
+from .settings import PLATFORM_NAME as P
 from .webhook import SECRET_HEADER
 
 if TYPE_CHECKING:

@@ -37,10 +37,10 @@ from itsm_change_sdk.model import (
 from . import admin, mapping, surveys, webhook
 from .api import REQUEST_ID_HEADERS, TableAPI, error_body
 from .auth import build_auth
-from .hooks import PLATFORM_NAME as PLATFORM
-from .hooks import SECRETS
 from .mapping import CORRELATION_DISPLAY, TASK_CLOSED_COMPLETE, TASK_CLOSED_STATES
 from .query import Query, UnsafeQueryValue, check_field, check_value, sn_datetime
+from .settings import PLATFORM_NAME as PLATFORM
+from .settings import SETTINGS
 from .writes import Write, run_writes
 
 __all__ = ["ServiceNowPlatform"]
@@ -130,12 +130,12 @@ class ServiceNowPlatform:
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> ServiceNowPlatform:
         values = settings if isinstance(settings, Settings) else Settings(PLATFORM, settings)
-        url = values.require("instance_url", "the instance URL").rstrip("/")
+        typed = SETTINGS.resolve(values)
+        url = str(typed["instance_url"]).rstrip("/")
         if not url.startswith("https://") and not url.startswith("http://localhost"):
-            raise ConfigurationError(
-                f"servicenow: instance_url must start with https:// (got {url!r})")
-        secrets = [values.get(k) for k in SECRETS]
-        mode = str(values.get("auth") or "basic")
+            raise SETTINGS.error("instance_url", f"must start with https:// (got {url!r})")
+        secrets = [values.get(k) for k in SETTINGS.secrets]
+        mode = str(typed["auth"])
         policy = RetryPolicy()
         pacer = BudgetPacer(remaining_header="X-RateLimit-Remaining",
                             total_header="X-RateLimit-Limit", reset_header="X-RateLimit-Reset",
@@ -150,20 +150,16 @@ class ServiceNowPlatform:
         auth = build_auth(mode, transport_factory=transport, username=values.get("username"),
                           password=values.get("password"), client_id=values.get("client_id"),
                           client_secret=values.get("client_secret"))
-        survey = str(values.get("survey_answers") or "").lower() in ("1", "true", "yes")
-        try:
-            page_size = int(values.get("page_size") or 500)
-        except ValueError as exc:
-            raise ConfigurationError("servicenow: page_size must be a number") from exc
+        survey = bool(typed["survey_answers"])
         chosen = ServiceNowSurveyPlatform if survey else cls
         return chosen(
             url, transport(auth),
-            task_table=str(values.get("task_table") or "vtb_task"),
-            correlation_field=str(values.get("correlation_field") or "correlation_id"),
-            announcement_table=str(values.get("announcement_table") or "announcement"),
-            announcement_audience_field=values.get("announcement_audience_field") or None,
-            webhook_secret=values.get("webhook_secret") or None,
-            page_size=max(1, min(page_size, 10000)),
+            task_table=typed["task_table"],
+            correlation_field=typed["correlation_field"],
+            announcement_table=typed["announcement_table"],
+            announcement_audience_field=typed["announcement_audience_field"],
+            webhook_secret=typed["webhook_secret"],
+            page_size=max(1, min(int(typed["page_size"]), 10000)),
             survey_answers=survey,
             username=values.get("username"), auth_mode=mode,
         )

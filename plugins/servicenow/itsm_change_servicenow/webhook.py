@@ -22,13 +22,13 @@ from itsm_change_sdk.errors import WebhookRejected
 from itsm_change_sdk.model import Comment, TicketEvent, TicketEventKind, WebhookRequest
 from itsm_change_sdk.webhooks import verify_shared_secret
 
-from .hooks import PLATFORM_NAME as PLATFORM
 from .mapping import (
     CORRELATION_DISPLAY,
     TASK_CLOSED_COMPLETE,
     TASK_CLOSED_STATES,
     parse_sn_datetime,
 )
+from .settings import PLATFORM_NAME as PLATFORM
 
 __all__ = ["SECRET_HEADER", "parse"]
 
