@@ -19,10 +19,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @click.command()
 @click.option("--hook", default=None, help="Only plugins that implement this hook.")
+@click.option("--settings", "show_settings", is_flag=True,
+              help="List every platform's settings (type, default, variable), never values.")
 @json_option
-def plugins(hook: str | None, as_json: bool) -> None:
+def plugins(hook: str | None, show_settings: bool, as_json: bool) -> None:
     """List installed plugins, their versions and the hooks they implement."""
     pm = get_plugin_manager()
+    if show_settings:
+        from .plugin_settings import show_settings as show
+
+        show(pm, as_json)
+        return
     if hook:
         _known_hook_or_exit(hook)
     found: list[dict[str, Any]] = []
