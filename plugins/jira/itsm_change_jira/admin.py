@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from itsm_change_sdk.errors import APIError, AuthenticationError, NotFound, PermissionDenied
 from itsm_change_sdk.model import Check, CheckStatus, InstallStep
 
-from . import jql
+from . import query as jql
 
 if TYPE_CHECKING:
     from .client import JiraPlatform

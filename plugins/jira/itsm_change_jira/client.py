@@ -33,7 +33,8 @@ from itsm_change_sdk.model import (
     WebhookRequest,
 )
 
-from . import adf, admin, jql, mapping, webhook
+from . import adf, admin, mapping, webhook
+from . import query as jql
 from .api import BULK_LIMIT, REQUEST_ID_HEADERS, JiraAPI, error_body
 from .auth import API_GATEWAY, BearerAuth, OAuthTokens, TokenStore
 from .reads import JiraReads

@@ -19,7 +19,8 @@ from itsm_change_sdk.model import (
     Unit,
 )
 
-from . import adf, jql, mapping
+from . import adf, mapping
+from . import query as jql
 from .api import JiraAPI
 from .settings import JiraConfig
 
