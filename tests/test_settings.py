@@ -135,3 +135,15 @@ class TestPluginsSettings:
         assert token["secret"] and token["set_in"] == "environment"
         assert token["env"] == "ITSM_CHANGE_JIRA_API_TOKEN"
         assert not any(r["secret"] and r["default"] is not None for r in rows)
+
+
+def test_a_credential_the_sign_in_mode_needs_is_named_with_how_to_set_it():
+    from itsm_change_servicenow.client import ServiceNowPlatform
+
+    with pytest.raises(ConfigurationError) as info:
+        ServiceNowPlatform.from_settings({"instance_url": "https://acme.service-now.com",
+                                          "auth": "oauth_client_credentials",
+                                          "client_id": "abc"})
+    message = str(info.value)
+    assert "'client_secret'" in message and "ITSM_CHANGE_SERVICENOW_CLIENT_SECRET" in message
+    assert "auth=oauth_client_credentials" in message

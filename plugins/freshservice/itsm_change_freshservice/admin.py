@@ -19,7 +19,7 @@ from itsm_change_sdk.model import Check, CheckStatus, InstallStep
 
 from .api import plan_limits
 from .mapping import MANAGED_TAG, fs_time
-from .settings import PLATFORM_NAME
+from .settings import PLATFORM_NAME, SETTINGS
 from .webhook import SECRET_HEADER, payload_template
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def doctor(platform: FreshservicePlatform) -> list[Check]:
             _check("domain", CheckStatus.OK, f"{url} answers the Freshservice API"),
             _check("api key", CheckStatus.FAIL, "Freshservice refused the API key (401)",
                    "copy the key from Profile Settings > Your API Key of the agent the plugin "
-                   "acts as, into ITSM_CHANGE_FRESHSERVICE_API_KEY"),
+                   f"acts as, and {SETTINGS.how_to_set('api_key')}"),
         ]
     except APIError as exc:
         return [_check("domain", CheckStatus.FAIL, f"{url}: {exc}",
@@ -136,8 +136,8 @@ def doctor(platform: FreshservicePlatform) -> list[Check]:
     if not platform.webhook_secret:
         checks.append(_check("webhook secret", CheckStatus.WARN,
                              "no webhook_secret is set, so webhooks will be refused",
-                             "set ITSM_CHANGE_FRESHSERVICE_WEBHOOK_SECRET to a long random "
-                             "value and put the same value in the workflow's header"))
+                             "choose a long random value, put it in the workflow's header, "
+                             f"and {SETTINGS.how_to_set('webhook_secret')}"))
     return checks
 
 

@@ -8,6 +8,7 @@ from itsm_change_sdk.errors import APIError, AuthenticationError, NotFound, Perm
 from itsm_change_sdk.model import Check, CheckStatus, InstallStep
 
 from . import query as jql
+from .settings import SETTINGS
 
 if TYPE_CHECKING:
     from .client import JiraPlatform
@@ -83,7 +84,7 @@ def doctor(platform: JiraPlatform) -> list[Check]:
     if not config.webhook_secret:
         checks.append(_check(
             "webhook secret", CheckStatus.WARN, "no webhook_secret is set: webhooks are refused",
-            "set webhook_secret (ITSM_CHANGE_JIRA_WEBHOOK_SECRET) and run 'itsm-change install'",
+            f"{SETTINGS.how_to_set('webhook_secret')}, then run 'itsm-change install'",
         ))
     if not config.group_field:
         # Jira has no assignment group of its own: without the field no ticket names a
@@ -92,8 +93,8 @@ def doctor(platform: JiraPlatform) -> list[Check]:
             "group field", CheckStatus.WARN,
             "no group_field is set: tickets carry no group, so no unit owns a ticket; prompts "
             "and per-unit metrics match nothing",
-            "set group_field (ITSM_CHANGE_JIRA_GROUP_FIELD) to the custom field that holds "
-            "the ticket's team or assignment group, e.g. customfield_10070",
+            "point group_field at the custom field that holds the ticket's team or assignment "
+            f"group, e.g. customfield_10070: {SETTINGS.how_to_set('group_field')}",
         ))
     return checks
 

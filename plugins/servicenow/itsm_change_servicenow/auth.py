@@ -23,6 +23,8 @@ from itsm_change_sdk.errors import (
 )
 from itsm_change_sdk.http import Transport
 
+from .settings import SETTINGS
+
 __all__ = ["AUTH_MODES", "OAuthTokenAuth", "build_auth"]
 
 AUTH_MODES = ("basic", "oauth_password", "oauth_client_credentials")
@@ -142,10 +144,7 @@ def build_auth(
 
     def need(value: str | None, key: str) -> str:
         if not value:
-            raise ConfigurationError(
-                f"servicenow: auth={mode} needs '{key}'; set ITSM_CHANGE_SERVICENOW_"
-                f"{key.upper()} or '{key}' under [platforms.servicenow]"
-            )
+            raise SETTINGS.error(key, f"is needed with auth={mode}")
         return value
 
     if mode == "basic":
