@@ -31,7 +31,7 @@ from .model import (
 )
 from .planner import PlannedAction
 from .plugins import Platforms
-from .runner import Runner, batches
+from .runner import BATCH, Runner, batches
 
 __all__ = ["SyncReport", "Syncer", "prompt_key"]
 
@@ -382,14 +382,25 @@ class Syncer:
         runner.recover(actions)
         posted = 0
         failed: list[tuple[str, str]] = []
+        chunks = [batch[start:start + size] for batch in batches(actions)
+                  for size in [self._chunk(batch[0].platform)]
+                  for start in range(0, len(batch), size)]
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            for outcome in pool.map(runner.run_batch, batches(actions)):
+            for outcome in pool.map(runner.run_batch, chunks):
                 for key, _done, error in outcome:
                     if error is None:
                         posted += 1
                     else:
                         failed.append((key, error))
         return posted, failed
+
+    def _chunk(self, platform: str) -> int:
+        """Notes per write call. A platform that writes one note per request names a smaller
+        ``write_chunk`` than a batch, so every worker stays busy to the end and the ledger's
+        claims for one chunk overlap the requests of the others; one with a bulk endpoint
+        keeps whole batches."""
+        size = getattr(self.platforms.instances.get(platform), "write_chunk", None)
+        return size if isinstance(size, int) and size > 0 else BATCH
 
     def _cursor(self, name: str) -> datetime | None:
         value = self.ledger.cursor(name)

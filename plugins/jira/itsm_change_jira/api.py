@@ -152,14 +152,6 @@ class JiraAPI:
     def set_comment_property(self, comment_id: str, name: str, value: Any) -> None:
         self.request("PUT", f"/rest/api/3/comment/{comment_id}/properties/{name}", json=value)
 
-    def add_request_comment(self, key: str, body: str, public: bool) -> dict[str, Any]:
-        """JSM comment: the body is a plain string, and ``public`` is required."""
-        result: dict[str, Any] = self.json(
-            "POST", f"/rest/servicedeskapi/request/{key}/comment",
-            json={"body": body, "public": public}, retry=False,
-        )
-        return result
-
     def request_feedback(self, key: str) -> dict[str, Any] | None:
         result: dict[str, Any] | None = self.json(
             "GET", f"/rest/servicedeskapi/request/{key}/feedback",

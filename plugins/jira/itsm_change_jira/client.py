@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, tzinfo
 from functools import partial
 from typing import Any
@@ -52,6 +53,10 @@ _ISSUE_REF = re.compile(r"\d+|[A-Z][A-Z0-9_]*-\d+")
 class JiraPlatform(JiraReads):
     """One Jira Cloud site, with its JSM service desk where configured."""
 
+    write_chunk = 25
+    """Notes per write call the sync hands over: one comment per request, so many small
+    calls side by side keep more requests in flight than a few large ones."""
+
     def __init__(
         self,
         api: JiraAPI,
@@ -68,6 +73,7 @@ class JiraPlatform(JiraReads):
         self._zone: tzinfo | None = None
         self._issues: dict[str, tuple[str, str, bool]] = {}
         self._comment_targets: dict[str, str] = {}
+        self.write_concurrency = max(1, config.write_concurrency)
 
     def __repr__(self) -> str:
         return f"JiraPlatform({self.config.site_url!r}, project={self.config.project!r})"
@@ -89,6 +95,10 @@ class JiraPlatform(JiraReads):
                 "jira: correlation must be 'label' or a text custom field id like "
                 f"customfield_10050 (got {correlation!r})"
             )
+        if not 1 <= typed["write_concurrency"] <= 32:
+            raise ConfigurationError(
+                "jira: write_concurrency must be a whole number from 1 to 32 (got "
+                f"{typed['write_concurrency']!r}); set ITSM_CHANGE_JIRA_WRITE_CONCURRENCY")
         config = JiraConfig(
             site_url=site_url,
             project=typed["project"],
@@ -104,6 +114,7 @@ class JiraPlatform(JiraReads):
             group_field=_opt(settings, "group_field"),
             webhook_secret=_opt(settings, "webhook_secret"),
             webhook_name=typed["webhook_name"],
+            write_concurrency=typed["write_concurrency"],
         )
         mode = typed["auth"] or ("oauth" if typed["client_id"] else "basic")
         cloud_id = _opt(settings, "cloud_id")
@@ -361,30 +372,25 @@ class JiraPlatform(JiraReads):
         return found
 
     def _post_comment(self, effect: Effect, public: bool) -> EffectRef:
+        """One request per note: the platform comment carries its correlation property in
+        the same call. On a JSM request the ``sd.public.comment`` property says internal or
+        public (JSM's own comment endpoint cannot carry properties, so it would take a
+        second call to mark the comment)."""
         issue = effect.ticket_id
         assert issue
         self._comment_targets[effect.key] = issue
-        text = mapping.comment_text(effect)
-        prop = mapping.property_value(effect)
         issue, _, service_desk = self._resolve(issue)
-        self.limiter.acquire(issue)
+        properties: list[dict[str, Any]] = [
+            {"key": mapping.PROPERTY, "value": mapping.property_value(effect)}]
         if service_desk:
-            def send_sd() -> EffectRef:
-                created = self.api.add_request_comment(issue, text, public)
-                return self._comment_ref(effect.key, issue, str(created["id"]))
-
-            ref = create_once(send_sd, lambda: self._find_comment(effect.key, issue),
-                              self.policy)
-            comment_id = ref.remote_id.rsplit("/", 1)[-1]
-            self.limiter.acquire(issue)
-            self.api.set_comment_property(comment_id, mapping.PROPERTY, prop)
-            return ref
+            properties.append({"key": mapping.JSM_VISIBILITY, "value": {"internal": not public}})
         payload: dict[str, Any] = {
-            "body": adf.from_plain_text(text),
-            "properties": [{"key": mapping.PROPERTY, "value": prop}],
+            "body": adf.from_plain_text(mapping.comment_text(effect)),
+            "properties": properties,
         }
-        if not public and self.config.internal_role:
+        if not public and not service_desk and self.config.internal_role:
             payload["visibility"] = {"type": "role", "value": self.config.internal_role}
+        self.limiter.acquire(issue)
         return self._add_comment(effect.key, issue, payload)
 
     def _add_comment(self, key: str, issue: str, payload: Mapping[str, Any]) -> EffectRef:
@@ -412,29 +418,35 @@ class JiraPlatform(JiraReads):
     def _post_comments(
         self, effects: Sequence[Effect], known: Mapping[str, EffectRef], *, skip_known: bool
     ) -> list[EffectResult]:
-        results: list[EffectResult] = []
-        for effect in effects:
+        """Jira has no bulk comment endpoint: the batch's comments go out side by side,
+        ``write_concurrency`` at a time (each issue paced by the limiter, 429s by the
+        transport)."""
+
+        def one(effect: Effect) -> EffectResult:
             ref = known.get(effect.key)
             if ref is not None and skip_known:
-                results.append(EffectResult(effect.key, True, ref))
-                continue
+                return EffectResult(effect.key, True, ref)
             if not effect.ticket_id:
                 hint = ("; give the communication a record on jira (record: {jira: <issue "
                         "key>})" if effect.kind is EffectKind.MESSAGE else "")
-                results.append(EffectResult(effect.key, False, error=(
+                return EffectResult(effect.key, False, error=(
                     f"jira: {effect.channel} {effect.key!r} names no issue to comment on"
-                    f"{hint}")))
-                continue
+                    f"{hint}"))
             try:
                 if ref is None or not self._edit_comment(
                         ref, {"body": adf.from_plain_text(mapping.comment_text(effect))}):
                     ref = self._post_comment(effect, public=effect.channel == "public_comment")
-                results.append(EffectResult(effect.key, True, ref))
+                return EffectResult(effect.key, True, ref)
             except APIError as exc:
                 if exc.status_code == 401:
                     raise
-                results.append(self._failed(effect.key, exc))
-        return results
+                return self._failed(effect.key, exc)
+
+        workers = min(self.write_concurrency, len(effects))
+        if workers <= 1:
+            return [one(e) for e in effects]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(one, effects))
 
     def _note_target(self, key: str) -> str | None:
         """The issue a note's key names: notes' keys end with ``:<issue id or key>``;

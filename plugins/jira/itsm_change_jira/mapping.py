@@ -32,6 +32,8 @@ __all__ = [
 ]
 
 PROPERTY = "itsm-change"
+JSM_VISIBILITY = "sd.public.comment"
+"""The comment property JSM reads for an internal (``{"internal": true}``) comment."""
 RETIRED_LABEL = "itsm-change-retired"
 KIND_LABELS: Mapping[EffectKind, str] = {
     EffectKind.TRAINING: "itsm-change-training",

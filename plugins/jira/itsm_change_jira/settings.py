@@ -56,6 +56,8 @@ SETTINGS = PluginSettings(PLATFORM_NAME, (
             secret=True),
     Setting("webhook_name", "name of the admin webhook install manages",
             default="itsm-change"),
+    Setting("write_concurrency", "comments in flight at once within one write call (1-32); "
+            "Jira has no bulk comment endpoint", type=int, default=4),
 ))
 
 SECRETS = SETTINGS.secrets
@@ -79,6 +81,8 @@ class JiraConfig:
     group_field: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
     webhook_name: str = "itsm-change"
+    write_concurrency: int = 4
+    """Comments in flight at once within one batch (Jira has no bulk comment call)."""
 
     @property
     def search_projects(self) -> tuple[str, ...]:
@@ -101,3 +105,4 @@ def _require(settings: Mapping[str, Any], key: str, what: str) -> str:
     if value is None:
         raise ConfigurationError(f"jira: {what} is not set; set ITSM_CHANGE_JIRA_{key.upper()}")
     return value
+

@@ -9,9 +9,11 @@ that escaped its string literal would change what is found.
 from __future__ import annotations
 
 import base64
+import functools
 import itertools
 import json
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -207,6 +209,7 @@ class FakeJira:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(10000))
     _now: datetime = field(default_factory=lambda: datetime(2025, 6, 2, 9, 0, tzinfo=UTC))
     _newest: datetime = field(default_factory=lambda: datetime(2025, 6, 2, 9, 0, tzinfo=UTC))
+    _mutex: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
         self.projects["OPS"] = {"id": "10001", "key": "OPS", "projectTypeKey": "software",
@@ -251,6 +254,11 @@ class FakeJira:
     # -- plumbing -----------------------------------------------------------------------------
 
     def dispatch(self, request: requests.PreparedRequest) -> Reply:
+        # One request at a time, as the plugin writes comments side by side.
+        with self._mutex:
+            return self._dispatch(request)
+
+    def _dispatch(self, request: requests.PreparedRequest) -> Reply:
         parts = urlsplit(request.url or "")
         query = parse_qs(parts.query, keep_blank_values=True)
         body = json.loads(request.body) if request.body else None
@@ -478,6 +486,7 @@ class FakeJira:
         return comment
 
     @staticmethod
+    @functools.lru_cache(maxsize=65536)
     def _parse(value: str) -> datetime:
         return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.000+0000").replace(tzinfo=UTC)
 
@@ -508,8 +517,7 @@ class FakeJira:
             return self._matches(issue, left) or self._matches(issue, right)
         clause: Clause = node
         if clause.field.lower() in {"updated", "created"}:
-            literal = datetime.strptime(clause.value, "%Y-%m-%d %H:%M").replace(
-                tzinfo=ZoneInfo(self.timezone))
+            literal = _literal(clause.value, self.timezone)
             actual = self._parse(issue["fields"][clause.field.lower()])
             actual = actual.replace(second=0, microsecond=0)
             return {">=": actual >= literal, ">": actual > literal, "<": actual < literal,
@@ -692,7 +700,12 @@ class FakeJira:
             return error(404, "Issue does not exist or you do not have permission to see it.")
         if not isinstance(body.get("body"), dict) or body["body"].get("type") != "doc":
             return error(400, "Comment body is not valid!")
+        # On a JSM request a platform comment is public unless its sd.public.comment
+        # property says internal (a JSON boolean), as on a site.
+        props = {p["key"]: p["value"] for p in body.get("properties") or []}
+        internal = (props.get("sd.public.comment") or {}).get("internal") is True
         comment = self._store_comment(issue, body["body"], self.me.id, self._api_now(),
+                                      jsd_public=not internal,
                                       visibility=body.get("visibility"),
                                       properties=body.get("properties"))
         return ok({k: v for k, v in comment.items() if k != "properties"}, 201)
@@ -780,6 +793,11 @@ class FakeJira:
         if self.webhooks.pop(hook_id, None) is None:
             return error(404, "Webhook not found")
         return 204, {}, ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _literal(value: str, timezone: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%d %H:%M").replace(tzinfo=ZoneInfo(timezone))
 
 
 def _clauses(node: Any) -> list[Clause]:

@@ -183,11 +183,10 @@ def test_a_note_that_names_no_issue_fails_alone_and_calls_nothing(site, platform
     assert "names no issue" in (results[0].error or "")
     assert "record" in (results[0].error or "")
     record = site.change_record
-    posted = record["comments"][0]["id"]
     assert calls.since() == [  # the other note's calls only
         ("GET", f"/rest/api/3/issue/{record['key']}"),
-        ("POST", f"/rest/servicedeskapi/request/{record['id']}/comment"),
-        ("PUT", f"/rest/api/3/comment/{posted}/properties/itsm-change")]
+        ("POST", f"/rest/api/3/issue/{record['id']}/comment")]
+    assert record["comments"][0]["jsdPublic"] is False
 
 
 # -- apply, re-apply, status, and the next occurrences ----------------------------------------
@@ -212,14 +211,13 @@ def test_apply_makes_exactly_the_documented_calls_and_a_reapply_writes_nothing(
     expected = MEMBERS + announcement_calls(site) + Counter({
         ("POST", "/rest/api/3/issue/bulk"): ceil(trainings / 50),
         ("GET", f"/rest/api/3/issue/{record['key']}"): 1,
-        ("POST", f"/rest/servicedeskapi/request/{record['id']}/comment"): 1,
-        ("PUT", f"/rest/api/3/comment/{note['id']}/properties/itsm-change"): 1,
+        ("POST", f"/rest/api/3/issue/{record['id']}/comment"): 1,
     })
     assert Counter(calls.since()) == expected
     sizes = [len(b["issueUpdates"]) for b in calls.bodies("POST", "/rest/api/3/issue/bulk")]
     assert sorted(sizes, reverse=True) == [50, trainings - 50]
-    assert calls.bodies("POST", f"/rest/servicedeskapi/request/{record['id']}/comment")[0][
-        "public"] is False
+    assert note["jsdPublic"] is False
+    assert note["properties"]["itsm-change"]["kind"] == "message"
     announcement = site.announcement["comments"]
     assert len(announcement) == 1 and "visibility" not in announcement[0]  # four groups
     assignees = Counter(i["fields"]["assignee"]["accountId"] for i in site.issues.values()
