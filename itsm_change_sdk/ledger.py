@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,16 +26,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from . import migrations
-from .errors import ConfigurationError
+from .errors import ConfigurationError, ITSMError
 from .ledger_tables import UTCDateTime, cursors, effects, events, feedback, signoffs
-from .migrations import SchemaState, ensure_current
+from .migrations import SchemaState, ensure_current, sqlite_begin
 from .model import Effect, EffectRef, EffectResult, FeedbackResponse, TicketEvent, utcnow
 
 __all__ = [
-    "CONFIRMED", "DISMISSED", "EffectRow", "EventRow", "Ledger", "SignOff", "UTCDateTime",
+    "CONFIRMED", "DISMISSED", "EffectRow", "EventRow", "Ledger", "LedgerError", "SignOff",
+    "UTCDateTime",
     "open_engine", "safe_url", "schema_version", "upgrade_schema",
 ]
 
@@ -43,6 +45,12 @@ CONFIRMED = "confirmed"
 DISMISSED = "dismissed"
 """A person's review of inferred feedback; a dismissed item leaves the report and stays as a
 label."""
+
+
+class LedgerError(ITSMError):
+    """The ledger's storage failed (a damaged file, a full disk, a read-only file, a database
+    that cannot be reached). The message names the ledger and what to do; what was recorded
+    before is intact."""
 
 
 def _owner() -> str:
@@ -149,11 +157,35 @@ class Ledger:
         self.url = url
         self.where = safe_url(url)
         with _opening(self.where):
-            self.engine: Engine = open_engine(url)
+            self.engine: Engine = open_engine(url, ledger=True)
             ensure_current(self.engine, self.where, create=create)
+        self._write_lock = threading.Lock()
+        self._immediate = self.engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextmanager
+    def writing(self) -> Iterator[sa.Connection]:
+        """One write transaction. On SQLite the threads of this process take turns (a lock)
+        and each transaction starts with ``BEGIN IMMEDIATE``, so writers queue for the file
+        instead of failing with ``database is locked`` when a read turns into a write."""
+        if self.engine.dialect.name != "sqlite":
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self._immediate.begin() as conn:
+            yield conn
+
+    def _insert_ignore(self, table: sa.Table, keys: list[str]) -> Any:
+        """An insert that does nothing when the key exists (it then returns no row)."""
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
+        if dialect == "sqlite":
+            return sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
+        raise ConfigurationError(
+            f"the ledger at {self.where} uses {dialect}; use SQLite or PostgreSQL")
 
     # -- effects ------------------------------------------------------------------------
 
@@ -191,97 +223,143 @@ class Ledger:
         seen (a failed write, an update of the same version, a pending write whose lease has
         run out), so two processes that planned the same write never both send it.
         """
-        now = now or utcnow()
-        values = _effect_values(effect, now)
-        if seen is None:
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(effects.insert().values(
-                        **values, state="pending", attempts=1, created_at=now,
-                        completed=False, lease_until=now + LEASE, owner=_owner(),
-                    ))
-                return True
-            except IntegrityError:
-                return False
-        still = [effects.c.key == effect.key, effects.c.state == seen.state]
-        if seen.state == "pending":
-            still.append(sa.or_(effects.c.lease_until.is_(None), effects.c.lease_until < now))
-        elif seen.state == "done":
-            still.append(effects.c.fingerprint == seen.fingerprint if seen.fingerprint
-                         else effects.c.fingerprint.is_(None))
-        elif seen.state != "failed":
-            return False
-        with self.engine.begin() as conn:
-            updated = conn.execute(
-                effects.update().where(*still)
-                .values(**values, state="pending", attempts=effects.c.attempts + 1,
-                        lease_until=now + LEASE, owner=_owner())
-            )
-            return updated.rowcount == 1
+        return bool(self.claim_many([(effect, seen)], now))
 
     def record_result(
         self, effect: Effect, result: EffectResult, now: datetime | None = None
     ) -> None:
         """Record a write's outcome. An uncertain outcome stays ``pending`` (lease released)
         so the next run looks the key up before writing."""
-        now = now or utcnow()
-        values: dict[str, Any] = {"updated_at": now, "lease_until": None}
-        if result.ok:
-            values.update(state="done", fingerprint=effect.fingerprint, last_error=None)
-            if result.ref is not None:
-                values.update(remote_id=result.ref.remote_id, url=result.ref.url)
-        elif result.uncertain:
-            values.update(state="pending", last_error=result.error)
-        else:
-            existing = self.get(effect.key)
-            was_done = existing is not None and existing.remote_id is not None
-            values.update(state="done" if was_done else "failed", last_error=result.error)
-        with self.engine.begin() as conn:
-            conn.execute(effects.update().where(effects.c.key == effect.key).values(**values))
+        self.record_results([(effect, result)], now)
 
-    def record_found(self, ref: EffectRef, now: datetime | None = None) -> None:
-        """A pending key was found on the platform: the write happened."""
+    def claim_many(self, items: Sequence[tuple[Effect, EffectRow | None]],
+                   now: datetime | None = None) -> list[Effect]:
+        """Claim a batch in one transaction (see :meth:`claim`); returns the effects this
+        process now holds. Committed before the batch's platform call, so nothing is sent
+        that was not durably claimed, at the cost of one commit per batch."""
         now = now or utcnow()
-        with self.engine.begin() as conn:
+        owner = _owner()
+        won: set[str] = set()
+        fresh = [{**_effect_values(effect, now), "state": "pending", "attempts": 1,
+                  "created_at": now, "completed": False, "lease_until": now + LEASE,
+                  "owner": owner} for effect, seen in items if seen is None]
+        with self.writing() as conn:
+            if fresh:
+                # One statement for the batch; a key someone else inserted first returns no
+                # row, so it is not ours.
+                won.update(conn.execute(
+                    self._insert_ignore(effects, ["key"]).returning(effects.c.key), fresh,
+                ).scalars())
+            for effect, seen in items:
+                if seen is None:
+                    continue
+                still = _still_as_seen(effect.key, seen, now)
+                if still is None:
+                    continue
+                got = conn.execute(
+                    effects.update().where(*still)
+                    .values(**_effect_values(effect, now), state="pending",
+                            attempts=effects.c.attempts + 1, lease_until=now + LEASE,
+                            owner=owner))
+                if got.rowcount == 1:
+                    won.add(effect.key)
+        return [effect for effect, _seen in items if effect.key in won]
+
+    def record_results(self, pairs: Sequence[tuple[Effect, EffectResult]],
+                       now: datetime | None = None) -> None:
+        """Record a batch's outcomes in one transaction (see :meth:`record_result`). A kill
+        before it commits leaves the batch ``pending``: the next run looks it up first.
+
+        An uncertain outcome stays ``pending`` (lease released) so the next run looks the key
+        up before writing; a failed update of something that exists stays ``done``."""
+        if not pairs:
+            return
+        now = now or utcnow()
+        by_key = effects.c.key == sa.bindparam("k")
+        common = {"updated_at": now, "lease_until": None}
+        shapes: dict[str, tuple[Any, list[dict[str, Any]]]] = {
+            "sent": (effects.update().where(by_key).values(
+                **common, state="done", fingerprint=sa.bindparam("fp"), last_error=None,
+                remote_id=sa.bindparam("rid"), url=sa.bindparam("u")), []),
+            "ok": (effects.update().where(by_key).values(
+                **common, state="done", fingerprint=sa.bindparam("fp"), last_error=None), []),
+            "uncertain": (effects.update().where(by_key).values(
+                **common, state="pending", last_error=sa.bindparam("err")), []),
+            "failed": (effects.update().where(by_key).values(
+                **common, last_error=sa.bindparam("err"),
+                state=sa.case((effects.c.remote_id.is_not(None), "done"), else_="failed")),
+                []),
+        }
+        for effect, result in pairs:
+            if result.ok and result.ref is not None:
+                shapes["sent"][1].append({"k": effect.key, "fp": effect.fingerprint,
+                                          "rid": result.ref.remote_id, "u": result.ref.url})
+            elif result.ok:
+                shapes["ok"][1].append({"k": effect.key, "fp": effect.fingerprint})
+            else:
+                shape = "uncertain" if result.uncertain else "failed"
+                shapes[shape][1].append({"k": effect.key, "err": result.error})
+        with self.writing() as conn:
+            for statement, params in shapes.values():
+                if params:
+                    conn.execute(statement, params)
+
+    def record_found(self, refs: EffectRef | Sequence[EffectRef],
+                     now: datetime | None = None) -> None:
+        """Pending keys found on the platform: the writes happened (one transaction)."""
+        now = now or utcnow()
+        params = [{"k": ref.key, "rid": ref.remote_id, "u": ref.url}
+                  for ref in ([refs] if isinstance(refs, EffectRef) else refs)]
+        if not params:
+            return
+        with self.writing() as conn:
             conn.execute(
-                effects.update().where(effects.c.key == ref.key).values(
-                    state="done", remote_id=ref.remote_id, url=ref.url, updated_at=now,
-                    lease_until=None, last_error=None,
+                effects.update().where(effects.c.key == sa.bindparam("k")).values(
+                    state="done", remote_id=sa.bindparam("rid"), url=sa.bindparam("u"),
+                    updated_at=now, lease_until=None, last_error=None,
                     fingerprint=effects.c.intent_fingerprint,
-                )
-            )
+                ), params)
 
     def release(self, keys: Sequence[str], now: datetime | None = None) -> None:
         """Give up claims without a result (the call never went out)."""
         now = now or utcnow()
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             conn.execute(effects.update().where(effects.c.key.in_(list(keys)))
                          .values(lease_until=None, updated_at=now))
 
-    def mark(self, key: str, state: str, now: datetime | None = None,
+    def mark(self, key: str | Sequence[str], state: str, now: datetime | None = None,
              error: str | None = None) -> None:
+        """Set the state of one key or of several (one transaction)."""
         now = now or utcnow()
-        with self.engine.begin() as conn:
-            conn.execute(effects.update().where(effects.c.key == key)
+        keys = [key] if isinstance(key, str) else list(key)
+        if not keys:
+            return
+        with self.writing() as conn:
+            conn.execute(effects.update().where(effects.c.key.in_(keys))
                          .values(state=state, updated_at=now, lease_until=None,
                                  last_error=error))
 
     def record_skipped(self, effect: Effect, reason: str, now: datetime | None = None) -> bool:
         """Record an occurrence deliberately not sent (superseded by a later one)."""
+        return bool(self.record_skipped_many([(effect, reason)], now))
+
+    def record_skipped_many(self, items: Sequence[tuple[Effect, str]],
+                            now: datetime | None = None) -> int:
+        """Record several skipped occurrences in one transaction; how many were new."""
         now = now or utcnow()
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(effects.insert().values(
+        new = 0
+        with self.writing() as conn:
+            for effect, reason in items:
+                got = conn.execute(self._insert_ignore(effects, ["key"]).values(
                     **_effect_values(effect, now), state="skipped", attempts=0,
                     created_at=now, completed=False, last_error=reason,
-                ))
-            return True
-        except IntegrityError:
-            return False
+                ).returning(effects.c.key))
+                new += got.first() is not None
+        return new
 
     def set_completed(self, key: str, completed: bool, at: datetime | None) -> bool:
         """Record a training completion (or a reopening); True when it changed."""
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             result = conn.execute(
                 effects.update()
                 .where(effects.c.key == key, effects.c.completed != completed)
@@ -295,7 +373,7 @@ class Ledger:
         of other hosts, are left to their leases."""
         now = now or utcnow()
         released = 0
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             for table in (effects, events):
                 owners = conn.execute(
                     sa.select(table.c.owner).distinct()
@@ -316,7 +394,7 @@ class Ledger:
         re-delivery)."""
         now = now or utcnow()
         try:
-            with self.engine.begin() as conn:
+            with self.writing() as conn:
                 result = conn.execute(events.insert().values(
                     program=program, platform=event.platform, event_id=event.event_id,
                     kind=str(event.kind), payload=payload, received_at=now, attempts=0,
@@ -337,7 +415,7 @@ class Ledger:
                     for event, payload in items]
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         fresh: list[bool] = []
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             for event, payload in items:
                 statement = insert(events).values(
                     program=program, platform=event.platform, event_id=event.event_id,
@@ -353,7 +431,7 @@ class Ledger:
         now = now or utcnow()
         self.release_dead_owners(now)
         claimed: list[EventRow] = []
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             rows = conn.execute(
                 sa.select(events)
                 .where(events.c.program == program, events.c.processed_at.is_(None),
@@ -382,14 +460,14 @@ class Ledger:
         if not event_ids:
             return
         now = now or utcnow()
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             conn.execute(events.update().where(events.c.id.in_(list(event_ids)))
                          .values(processed_at=now, lease_until=None, error=None))
 
     def fail_event(self, event_id: int, error: str, retry_at: datetime) -> None:
         """Processing failed: keep the error (redacted by the caller) and try again no
         sooner than ``retry_at``, so a poison event does not spin."""
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             conn.execute(events.update().where(events.c.id == event_id)
                          .values(error=error[:2000], lease_until=retry_at))
 
@@ -414,7 +492,7 @@ class Ledger:
     def add_feedback(self, response: FeedbackResponse) -> bool:
         """Record a response once; False when it was captured before."""
         try:
-            with self.engine.begin() as conn:
+            with self.writing() as conn:
                 conn.execute(feedback.insert().values(
                     id=f"{response.platform}:{response.id}", program=response.program,
                     platform=response.platform, person=response.person, unit=response.unit,
@@ -456,7 +534,7 @@ class Ledger:
         """Confirm or dismiss one inferred item; False when the program has no such item."""
         if verdict not in (CONFIRMED, DISMISSED):
             raise ValueError(f"unknown verdict {verdict!r}")
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             done = conn.execute(feedback.update().where(
                 feedback.c.program == program, feedback.c.id == feedback_id,
                 feedback.c.inferred.is_(True)).values(review=verdict))
@@ -468,7 +546,7 @@ class Ledger:
                  now: datetime | None = None) -> bool:
         """Record a sign-off; False when that member had signed the wave off already."""
         try:
-            with self.engine.begin() as conn:
+            with self.writing() as conn:
                 conn.execute(signoffs.insert().values(
                     program=program, wave=wave, member=member,
                     signed_at=now or utcnow(), note=note,
@@ -492,7 +570,7 @@ class Ledger:
 
     def set_cursor(self, name: str, value: str, now: datetime | None = None) -> None:
         now = now or utcnow()
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             updated = conn.execute(cursors.update().where(cursors.c.name == name)
                                    .values(value=value, updated_at=now))
             if updated.rowcount == 0:
@@ -502,16 +580,30 @@ class Ledger:
 
     def forget_platform(self, platform: str) -> None:
         """Drop every record about one platform (the demo resets the sandbox this way)."""
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             conn.execute(effects.delete().where(effects.c.platform == platform))
             conn.execute(events.delete().where(events.c.platform == platform))
             conn.execute(feedback.delete().where(feedback.c.platform == platform))
             conn.execute(cursors.delete().where(cursors.c.name.like(f"%:{platform}:%")))
 
     def forget_program(self, program: str) -> None:
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             conn.execute(signoffs.delete().where(signoffs.c.program == program))
             conn.execute(cursors.delete().where(cursors.c.name.like(f"{program}:%")))
+
+
+def _still_as_seen(key: str, seen: EffectRow, now: datetime) -> list[Any] | None:
+    """The conditions under which a row is still as the planner saw it; None when it may
+    not be taken over at all."""
+    still = [effects.c.key == key, effects.c.state == seen.state]
+    if seen.state == "pending":
+        still.append(sa.or_(effects.c.lease_until.is_(None), effects.c.lease_until < now))
+    elif seen.state == "done":
+        still.append(effects.c.fingerprint == seen.fingerprint if seen.fingerprint
+                     else effects.c.fingerprint.is_(None))
+    elif seen.state != "failed":
+        return None
+    return still
 
 
 def _effect_values(effect: Effect, now: datetime) -> dict[str, Any]:
@@ -526,12 +618,71 @@ def _effect_values(effect: Effect, now: datetime) -> dict[str, Any]:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers work while one process writes; synchronous=FULL keeps a committed
-    # row on disk before we acknowledge anything that depends on it.
+    # WAL lets readers work while one process writes. synchronous=NORMAL in WAL mode: a
+    # commit is in the log file (the operating system's cache) before it returns, so a
+    # killed process loses nothing it committed; only a power cut or an operating-system
+    # crash could lose the last commits.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+_FAULTS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("file is not a database", "malformed", "not a database"),
+     "is not a readable ledger ({detail}): if it is your ledger, it is damaged: restore it "
+     "from your backup; if --db or ITSM_CHANGE_DB points at another file, point it at the "
+     "ledger. Nothing was written to it"),
+    (("readonly database", "read-only", "readonly"),
+     "is read-only ({detail}): make the file and its folder writable for this user, or point "
+     "--db at a writable copy. Nothing was written"),
+    (("disk is full", "database or disk is full", "no space left"),
+     "cannot be written: the disk is full ({detail}). Free some space and run the command "
+     "again: what was recorded is intact, and writes whose outcome was not recorded are "
+     "looked up before anything is sent again"),
+    (("database is locked", "database table is locked"),
+     "stayed locked by another process for 30 s ({detail}): wait for the other command to "
+     "finish, or stop the process holding it, then run again"),
+    (("unable to open database file",),
+     "cannot be opened ({detail}): check that its folder exists and this user may write "
+     "there, or point --db at another path"),
+    (("connection refused", "could not connect", "connection failed", "timeout expired",
+      "could not translate host name", "name or service not known", "server closed"),
+     "cannot be reached ({detail}): check that the database server is running and that "
+     "--db or ITSM_CHANGE_DB names it correctly"),
+    (("password authentication failed", "role", "does not exist", "permission denied"),
+     "refused this connection ({detail}): check the user, password and database name in "
+     "--db or ITSM_CHANGE_DB, and that the user may create tables"),
+)
+
+
+def storage_fault(where: str, exc: BaseException) -> LedgerError:
+    """One plain message for a storage failure: which ledger, what is wrong, what to do."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    first = detail[0] if detail else type(exc).__name__
+    lower = first.lower()
+    for needles, text in _FAULTS:
+        if any(needle in lower for needle in needles):
+            return LedgerError(f"the ledger at {where} " + text.format(detail=first))
+    return LedgerError(f"the ledger at {where} failed: {first}; check the disk or the "
+                       "database server, then run the command again")
+
+
+def _translate_faults(where: str) -> Any:
+    def handle(context: sa.engine.ExceptionContext) -> None:
+        error = context.sqlalchemy_exception
+        # Integrity errors are how claims lose a race: the ledger handles them itself.
+        if isinstance(error, sa.exc.IntegrityError | sa.exc.ProgrammingError):
+            return
+        if isinstance(error, sa.exc.DatabaseError):
+            raise storage_fault(where, context.original_exception) from \
+                context.original_exception
+    return handle
+
+
+def _driver_transactions_off(dbapi_connection: Any, _record: Any) -> None:
+    # sqlite_begin decides how a ledger transaction starts (BEGIN IMMEDIATE for writes).
+    dbapi_connection.isolation_level = None
 
 
 @contextmanager
@@ -539,7 +690,12 @@ def _opening(where: str) -> Iterator[None]:
     """Turns a ledger that cannot be opened into one message that says what to check."""
     try:
         yield
-    except (OperationalError, sa.exc.ArgumentError, ModuleNotFoundError) as exc:
+    except sa.exc.DBAPIError as exc:
+        raise ConfigurationError(str(storage_fault(where, exc))) from exc
+    except LedgerError as exc:
+        # Found on opening: the ledger named is the wrong one or cannot be used (exit 2).
+        raise ConfigurationError(str(exc)) from exc
+    except (sa.exc.ArgumentError, ModuleNotFoundError) as exc:
         raise ConfigurationError(
             f"cannot open the ledger at {where}: {str(exc).splitlines()[0]}; check "
             "--db or ITSM_CHANGE_DB (for PostgreSQL: pip install 'itsm-change-sdk[postgres]')"
@@ -550,7 +706,7 @@ def schema_version(url: str) -> SchemaState:
     """The ledger's schema version (``itsm-change db current``), changing nothing."""
     where = safe_url(url)
     with _opening(where):
-        engine = open_engine(url)
+        engine = open_engine(url, ledger=True)
         try:
             return migrations.current(engine)
         finally:
@@ -562,7 +718,7 @@ def upgrade_schema(url: str) -> tuple[str | None, str]:
     versions before and after."""
     where = safe_url(url)
     with _opening(where):
-        engine = open_engine(url)
+        engine = open_engine(url, ledger=True)
         try:
             return migrations.upgrade(engine, where)
         finally:
@@ -579,11 +735,19 @@ def safe_url(url: str) -> str:
         return url.split("://", 1)[0] + "://..."
 
 
-def open_engine(url: str) -> Engine:
+def open_engine(url: str, *, ledger: bool = False) -> Engine:
     """An engine for the ledger or the sandbox: SQLite files are shared by threads and
-    processes (the event service), so they wait for locks and run in WAL mode."""
+    processes (the event service), so they wait for locks and run in WAL mode. The ledger's
+    own engine starts its transactions itself (:meth:`Ledger.writing`)."""
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True)
+        engine = sa.create_engine(url, pool_pre_ping=True)
+        if ledger:
+            sa.event.listen(engine, "handle_error", _translate_faults(safe_url(url)))
+        return engine
     engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
     sa.event.listen(engine, "connect", _sqlite_pragmas)
+    if ledger:
+        sa.event.listen(engine, "handle_error", _translate_faults(safe_url(url)))
+        sa.event.listen(engine, "connect", _driver_transactions_off)
+        sa.event.listen(engine, "begin", sqlite_begin)
     return engine

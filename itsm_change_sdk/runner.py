@@ -1,14 +1,16 @@
 """Carrying a plan out through the platform hooks, with the ledger as the record.
 
-For every write: the intent is claimed in the ledger, the hook is called, the result is
-recorded. A key left ``pending`` by an earlier run is looked up on its platform first
-(``itsm_change_find_effects``): found means the write happened; absent means it is sent
-now. So a process killed at any moment, run again, leaves every effect exactly once.
+For every batch of writes: the intents are claimed in the ledger (one commit), the hook is
+called, the results are recorded (one commit). A key left ``pending`` by an earlier run is
+looked up on its platform first (``itsm_change_find_effects``): found means the write
+happened; absent means it is sent now. So a process killed at any moment, run again,
+leaves every effect exactly once.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from .errors import APIError, ITSMError
 from .http.retry import is_uncertain
-from .ledger import EffectRow, Ledger
+from .ledger import EffectRow, Ledger, LedgerError
 from .model import Effect, EffectKind, EffectRef, EffectResult, Person, Program
 from .planner import Plan, PlannedAction, plan
 from .plugins import Platforms
@@ -75,6 +77,7 @@ class Runner:
         self.ledger = ledger
         self.clock = clock
         self.concurrency = max(1, concurrency)
+        self._stopped = threading.Event()
 
     # -- planning ----------------------------------------------------------------------
 
@@ -114,10 +117,9 @@ class Runner:
             return report
         now = self.clock()
         self.ledger.release_dead_owners(now)
-        for action in plan.actions:
-            if (action.action == "skip" and action.effect is not None
-                    and self.ledger.record_skipped(action.effect, action.detail, now)):
-                report.skipped += 1
+        report.skipped += self.ledger.record_skipped_many(
+            [(a.effect, a.detail) for a in plan.actions
+             if a.action == "skip" and a.effect is not None], now)
         actions = [a for a in plan.actions if a.action in ("create", "update", "retire")]
         report.recovered += self.recover(actions)
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
@@ -148,19 +150,25 @@ class Runner:
             else:
                 refs = self.platforms.call(target, "itsm_change_find_effects",
                                            kind=EffectKind(chunk[0].kind), keys=keys) or []
-            for ref in refs:
-                self.ledger.record_found(ref, self.clock())
-                found_keys.add(ref.key)
+            refs = [ref for ref in refs if ref.key in keys]
+            self.ledger.record_found(refs, self.clock())
+            found_keys.update(ref.key for ref in refs)
         actions[:] = [a for a in actions if a.key not in found_keys]
         return len(found_keys)
 
     def run_batch(self, actions: list[PlannedAction]) -> list[tuple[str, str, str | None]]:
         """One hook call for a batch of one platform and kind: ``(key, action, error)`` per
         item written (items another process holds are left out)."""
+        if self._stopped.is_set():
+            return []
         try:
             if actions[0].action == "retire":
                 return self._retire(actions)
             return self.write(actions)
+        except LedgerError:
+            # The record cannot be kept: no batch may start after this one.
+            self._stopped.set()
+            raise
         except ITSMError as exc:
             # The whole call failed (credentials, permissions, configuration): every item
             # in the batch stays as it was recorded, and the error says what to fix.
@@ -178,7 +186,7 @@ class Runner:
             if action.row is not None and action.row.ref is not None:
                 known[action.key] = action.row.ref
         seen = {a.key: a.row for a in actions}
-        claimed = [e for e in effects if self.ledger.claim(e, self.clock(), seen[e.key])]
+        claimed = self.ledger.claim_many([(e, seen[e.key]) for e in effects], self.clock())
         if not claimed:
             return []
         hook = WRITE_HOOKS[claimed[0].kind]
@@ -186,9 +194,9 @@ class Runner:
             results: list[EffectResult] = self._send(platform, hook, claimed, known)
         except APIError as exc:
             uncertain = is_uncertain(exc)
-            for effect in claimed:
-                self.ledger.record_result(effect, EffectResult(
-                    effect.key, False, error=str(exc), uncertain=uncertain), self.clock())
+            self.ledger.record_results([(effect, EffectResult(
+                effect.key, False, error=str(exc), uncertain=uncertain)) for effect in claimed],
+                self.clock())
             raise
         except ITSMError:
             self.ledger.release([e.key for e in claimed], self.clock())
@@ -199,8 +207,8 @@ class Runner:
                             f"{len(claimed)} effects ({hook}); the plugin breaks the contract")
         out: list[tuple[str, str, str | None]] = []
         by_key = {a.key: a for a in actions}
+        self.ledger.record_results(list(zip(claimed, results, strict=True)), self.clock())
         for effect, result in zip(claimed, results, strict=True):
-            self.ledger.record_result(effect, result, self.clock())
             done = by_key[effect.key].action
             out.append((effect.key, done, None if result.ok else (result.error or "failed")))
             if result.ok and effect.kind is EffectKind.MESSAGE and done == "create":
@@ -228,10 +236,9 @@ class Runner:
         refs = [r.ref for r in rows if r.ref is not None]
         results: list[EffectResult] = self.platforms.call(
             platform, "itsm_change_retire_effects", refs=refs) or []
+        self.ledger.mark([r.key for r in results if r.ok], "retired", self.clock())
         out: list[tuple[str, str, str | None]] = []
         for result in results:
-            if result.ok:
-                self.ledger.mark(result.key, "retired", self.clock())
             out.append((result.key, "retire", None if result.ok else result.error))
         return out
 

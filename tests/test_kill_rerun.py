@@ -32,15 +32,17 @@ def seed(store: SandboxStore, program) -> None:
         store.add_group(unit.group, people)
 
 
-def kill_after(args: list[str], writes: int) -> int:
-    """Run apply in a subprocess and SIGKILL it right after its ``writes``-th platform write."""
+def kill_after(args: list[str], writes: int, moment: str = "APPLIED") -> int:
+    """Run apply in a subprocess and SIGKILL it right after its ``writes``-th ``moment``: a
+    platform write (APPLIED), a batch's claims committed (CLAIMED) or its results committed
+    (RECORDED)."""
     proc = subprocess.Popen([sys.executable, str(SCRIPT), *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     seen = 0
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
-            if line.startswith("APPLIED"):
+            if line.startswith(moment):
                 seen += 1
                 if seen == writes:
                     os.kill(proc.pid, signal.SIGKILL)
@@ -53,8 +55,11 @@ def kill_after(args: list[str], writes: int) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kill_at", [1, 7, 23])
-def test_killed_apply_rerun_leaves_every_effect_once(tmp_path, kill_at):
+@pytest.mark.parametrize(("moment", "kill_at"), [
+    ("APPLIED", 1), ("APPLIED", 7), ("APPLIED", 23),
+    ("CLAIMED", 1), ("CLAIMED", 2), ("RECORDED", 1),
+])
+def test_killed_apply_rerun_leaves_every_effect_once(tmp_path, moment, kill_at):
     program = load_program(EXAMPLE)
     ledger = f"sqlite:///{tmp_path / 'ledger.db'}"
     sandbox = f"sqlite:///{tmp_path / 'sandbox.db'}"
@@ -62,14 +67,28 @@ def test_killed_apply_rerun_leaves_every_effect_once(tmp_path, kill_at):
     store = SandboxStore(sandbox, clock=clock)
     seed(store, program)
 
-    seen = kill_after([str(EXAMPLE), ledger, sandbox, NOW], kill_at)
+    seen = kill_after([str(EXAMPLE), ledger, sandbox, NOW], kill_at, moment)
     assert seen == kill_at, "the run was killed mid-way, not allowed to finish"
+    with Workspace(ledger, clock=clock) as ws:
+        pending = [r for r in ws.ledger.effects(program.id) if r.state == "pending"]
+    if moment == "APPLIED":
+        assert pending, "the batch the kill interrupted was claimed before it was sent"
+    sent_before_rerun = {t["key"] for t in store.all_tasks()} | {
+        a["key"] for a in store.announcements()}
+    if moment == "CLAIMED":
+        assert pending, "the claims were committed before the kill"
+        assert not {r.key for r in pending} & sent_before_rerun, "claimed, then killed: not sent"
 
     with Workspace(ledger, clock=clock) as ws:
         ws.platforms.add("sandbox", SandboxPlatform(store))
         report = ws.apply(program)
         assert report.ok
-        assert report.recovered >= 1, "the write the kill interrupted was found, not resent"
+        if moment == "APPLIED":
+            assert report.recovered >= 1, "the write the kill interrupted was found, not resent"
+        if moment == "CLAIMED":
+            assert report.recovered == 0, "claimed but never sent: nothing to find, all sent now"
+            done = {r.key for r in ws.ledger.effects(program.id) if r.state == "done"}
+            assert {r.key for r in pending} <= done
         assert ws.plan(program).writes == 0
         rows = ws.ledger.effects(program.id)
         assert {r.state for r in rows} <= {"done", "skipped"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -169,7 +170,7 @@ class TestEventsFeedbackCursors:
 
 
 def test_unreachable_database_is_a_clear_configuration_error(tmp_path):
-    with pytest.raises(ConfigurationError, match="cannot open the ledger"):
+    with pytest.raises(ConfigurationError, match="cannot be reached"):
         Ledger("postgresql+psycopg://nobody:secretpw@127.0.0.1:1/none")
 
 
@@ -177,3 +178,46 @@ def test_password_in_the_url_is_not_shown(tmp_path):
     with pytest.raises(ConfigurationError) as info:
         Ledger("postgresql+psycopg://nobody:secretpw@127.0.0.1:1/none")
     assert "secretpw" not in str(info.value)
+
+
+class TestBatches:
+    def test_a_batch_claims_only_what_no_one_else_holds(self, ledger):
+        held = effect("k:held")
+        ledger.claim(held, NOW)
+        batch = [effect(f"k:{i}") for i in range(5)] + [held]
+        won = ledger.claim_many([(e, None) for e in batch], NOW + timedelta(seconds=1))
+        assert [e.key for e in won] == [f"k:{i}" for i in range(5)]
+        assert ledger.get("k:held").attempts == 1, "the other holder's claim is untouched"
+
+    def test_a_batch_of_results_is_recorded_together(self, ledger):
+        batch = [effect(f"k:{i}") for i in range(3)]
+        ledger.claim_many([(e, None) for e in batch], NOW)
+        ledger.record_results([
+            (batch[0], EffectResult("k:0", True, EffectRef("k:0", "sandbox", "T1", None))),
+            (batch[1], EffectResult("k:1", False, error="timeout", uncertain=True)),
+            (batch[2], EffectResult("k:2", False, error="400 bad field")),
+        ], NOW)
+        states = {r.key: (r.state, r.remote_id, r.lease_until) for r in ledger.effects("p")}
+        assert states == {"k:0": ("done", "T1", None), "k:1": ("pending", None, None),
+                          "k:2": ("failed", None, None)}
+
+    def test_threads_sharing_a_ledger_never_trip_over_the_file(self, ledger):
+        """Sixteen workers and a second process's ledger write at once: every claim and
+        result lands, none is refused for a locked database."""
+        other = Ledger(ledger.url)
+
+        def work(worker: int) -> int:
+            target = other if worker % 4 == 0 else ledger
+            batch = [effect(f"w{worker}:{i}") for i in range(40)]
+            won = target.claim_many([(e, None) for e in batch], NOW)
+            target.record_results([(e, EffectResult(e.key, True, EffectRef(
+                e.key, "sandbox", f"R{e.key}", None))) for e in won], NOW)
+            return len(won)
+
+        try:
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                assert sum(pool.map(work, range(16))) == 16 * 40
+        finally:
+            other.close()
+        assert {r.state for r in ledger.effects("p")} == {"done"}
+        assert len(ledger.effects("p")) == 16 * 40

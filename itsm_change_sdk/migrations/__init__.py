@@ -100,11 +100,21 @@ def current(engine: Engine) -> SchemaState:
         return _state(conn)
 
 
+def sqlite_begin(conn: Connection) -> None:
+    """Starts an SQLite transaction the way the connection asks (``BEGIN IMMEDIATE`` for the
+    ledger's writes, so writers queue for the file rather than fail when a read turns into a
+    write); the driver's own transaction handling is off for ledger engines."""
+    conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+
+
 @contextmanager
 def _locked(engine: Engine) -> Iterator[Connection]:
     """A connection holding the database's migration lock until it commits."""
     with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
+        if conn.dialect.name == "sqlite" and sa.event.contains(engine, "begin", sqlite_begin):
+            conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            conn.begin()
+        elif conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         elif conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
