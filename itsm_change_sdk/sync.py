@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from .errors import ITSMError
@@ -178,14 +178,27 @@ class Syncer:
         floor = started - OVERLAP
         self.ledger.set_cursor(name, max(latest or floor, floor).isoformat(), self.clock())
 
+    def _first_read(self, platform: str) -> datetime:
+        """Where a feedback cursor starts: a day before the program's first wave starts, its
+        first write on ``platform`` or now, whichever is earliest. Feedback answers something
+        the program did, so nothing before can be feedback, and the first sync reads only
+        the program's time, not the platform's whole history (on Freshservice, every
+        ticket's conversations)."""
+        moments = [datetime.combine(w.starts, time.min, UTC) for w in self.program.waves]
+        moments += [row.created_at for row in self.ledger.effects(self.program.id)
+                    if row.platform == platform]
+        # Never later than now (the rehearsal clock or the real one): staff comment in real
+        # time even while a rehearsal runs ahead of it.
+        return min([*moments, self.clock(), utcnow()]) - timedelta(days=1)
+
     def _sync_feedback(self, platform: str, report: SyncReport) -> None:
         cursor_name = f"{self.program.id}:feedback:{platform}:comments"
-        since = self._cursor(cursor_name)
+        since = self._cursor(cursor_name) or self._first_read(platform)
         started = min(self.clock(), utcnow())
         latest = since
         comments: Iterable[Comment] = self.platforms.call(
             platform, "itsm_change_find_comments", marker=self.program.feedback_marker,
-            since=since - OVERLAP if since else None) or []
+            since=since - OVERLAP) or []
         for comment in comments:
             self.capture_comment(comment, report)
             if latest is None or comment.created_at > latest:
@@ -193,7 +206,7 @@ class Syncer:
         self._advance(cursor_name, latest, started)
         if self.platforms.implements(platform, "itsm_change_collect_survey_answers"):
             cursor_name = f"{self.program.id}:feedback:{platform}:survey"
-            since = self._cursor(cursor_name)
+            since = self._cursor(cursor_name) or self._first_read(platform)
             started = min(self.clock(), utcnow())
             latest = since
             answers: Iterable[FeedbackResponse] = self.platforms.call(

@@ -185,7 +185,14 @@ def test_a_quiet_sync_moves_its_cursors(ws, store, program, clock, monkeypatch):
     ws.sync(program)
     clock.now += timedelta(hours=1)
     ws.sync(program)
-    assert asked[0] is None and asked[1] is not None
+    first_wave = min(w.starts for w in program.waves)
+    # The first pass reads the program's time only (from the day before its first wave,
+    # its first write or now, whichever is earliest: this rehearsal's clock runs ahead of
+    # the real one), never the platform's whole history; the second, from where the first
+    # ended.
+    assert asked[0] is not None and asked[0].date() < first_wave
+    assert asked[0] > min(clock.now, datetime.now(UTC)) - timedelta(days=2)
+    assert asked[1] is not None and asked[1] >= asked[0]
 
 
 def test_training_status_is_read_for_open_assignments_only(ws, store, program, clock,

@@ -27,6 +27,8 @@ SETTINGS = PluginSettings(PLATFORM_NAME, (
     Setting("webhook_secret", "the X-ITSM-Change-Secret header the workflows send; without "
             "it every webhook is refused", secret=True),
     Setting("page_size", "records per page, 1 to 100", type=int, default=100),
+    Setting("write_concurrency", "notes, tickets and tasks in flight at once within one "
+            "write call, 1 to 32 (Freshservice has no bulk endpoint)", type=int, default=4),
     TIMEOUT,
     Setting("include_stats", "add include=stats to ticket reads (resolution times; costs "
             "API credits)", type=bool, default=True),

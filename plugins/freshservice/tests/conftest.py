@@ -11,6 +11,7 @@ import base64
 import html
 import json
 import re
+import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -164,6 +165,7 @@ class FakeFreshservice:
         self._ids = iter(range(1001, 10**6))
         self._fail: bool | None = None
         self._writes = 0
+        self._mutex = threading.RLock()
         self.me = self._agent("Api", "Integration", "api@acme.example")
         for method in ("GET", "POST", "PUT", "DELETE"):
             mock.add_callback(method, re.compile(re.escape(BASE) + r"/.*"),
@@ -400,6 +402,11 @@ class FakeFreshservice:
                 "Content-Type": "application/json; charset=utf-8"}
 
     def _dispatch(self, request: requests.PreparedRequest) -> Response:
+        # One request at a time, as the plugin writes several side by side.
+        with self._mutex:
+            return self._handle(request)
+
+    def _handle(self, request: requests.PreparedRequest) -> Response:
         self.requests.append(request)
         parts = urlsplit(request.url or "")
         path, query = parts.path, dict(parse_qsl(parts.query))

@@ -9,7 +9,7 @@ import pytest
 from itsm_change_freshservice.mapping import key_tag
 from itsm_change_freshservice.query import MAX_QUERY, tag_queries
 
-from itsm_change_sdk.errors import ConfigurationError
+from itsm_change_sdk.errors import ConfigurationError, InvalidRequest
 from itsm_change_sdk.model import Program, Survey, TicketFilter
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -148,17 +148,18 @@ class TestFindTickets:
                 filter=TicketFilter(categories=("password reset",)),
                 since=start - timedelta(days=1), open_only=True))
 
-    def test_a_rejected_filter_query_falls_back_to_the_stream(self, platform, fake):
+    def test_a_rejected_filter_query_fails_with_freshservice_words_and_reads_no_list(
+            self, platform, fake):
         fake.add_group("Service Desk", [])
         fake.add_ticket(title="A", opened_at=NOW, group="Service Desk")
         fake.queue("GET", "/api/v2/tickets/filter", 400, {
             "description": "Validation failed",
             "errors": [{"field": "query", "message": "Invalid filter query format",
                         "code": "invalid_value"}]})
-        found = list(platform.itsm_change_find_tickets(
-            TicketFilter(groups=("Service Desk",)), None, False))
-        assert [t.title for t in found] == ["A"]
-        assert "updated_since" in params(fake.calls("GET", "/api/v2/tickets")[0])
+        with pytest.raises(InvalidRequest, match="Invalid filter query format"):
+            list(platform.itsm_change_find_tickets(
+                TicketFilter(groups=("Service Desk",)), None, False))
+        assert fake.calls("GET", "/api/v2/tickets") == []
 
     def test_get_ticket_accepts_display_ids(self, platform, fake):
         ticket = fake.add_ticket(title="A", opened_at=NOW)
