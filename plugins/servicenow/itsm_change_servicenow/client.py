@@ -123,6 +123,8 @@ class ServiceNowPlatform:
         self.username = username
         self.auth_mode = auth_mode
         self._users: dict[str, str] = {}
+        self._tickets: dict[str, tuple[str, str]] = {}
+        """Ticket sys_id and number -> (table, sys_id), from the reads that found them."""
 
     def __repr__(self) -> str:
         return f"ServiceNowPlatform({self.instance_url!r}, auth={self.auth_mode!r})"
@@ -386,8 +388,14 @@ class ServiceNowPlatform:
         """Ticket number or sys_id -> (table, sys_id), via the ``task`` table."""
         wanted = {i for i in ids if i}
         out: dict[str, tuple[str, str]] = {}
-        sys_ids = sorted(i for i in wanted if SYS_ID_RE.match(i))
-        numbers = sorted(i for i in wanted if not SYS_ID_RE.match(i) and _queryable(i))
+        for i in wanted:
+            if i.casefold() in self._tickets:
+                out[i.casefold()] = self._tickets[i.casefold()]
+            elif i in self._tickets:
+                out[i] = self._tickets[i]
+        sys_ids = sorted(i for i in wanted if SYS_ID_RE.match(i) and i not in out)
+        numbers = sorted(i for i in wanted if not SYS_ID_RE.match(i) and _queryable(i)
+                         and i.casefold() not in out)
         for column, values in (("sys_id", sys_ids), ("number", numbers)):
             for row in self.rows_in("task", column, values,
                                     ("sys_id", "number", "sys_class_name")):
@@ -523,7 +531,13 @@ class ServiceNowPlatform:
 
     def _ticket_rows(self, table: str, query: Query) -> Iterator[Ticket]:
         for row in self.rows(table, query, TICKET_FIELDS, display_value="all"):
-            yield mapping.ticket_from_row(row, table, PLATFORM, self.instance_url)
+            ticket = mapping.ticket_from_row(row, table, PLATFORM, self.instance_url)
+            # What a note needs (the record's table and sys_id) came with the read: posting
+            # the prompt re-reads nothing.
+            target = (mapping.record_table(row, table), ticket.id)
+            self._tickets[ticket.id] = target
+            self._tickets[ticket.number.casefold()] = target
+            yield ticket
 
     @hookimpl
     def itsm_change_find_tickets(

@@ -149,11 +149,16 @@ def channel_in(contact_type: str | None) -> str | None:
     return CHANNELS_IN.get(contact_type, contact_type)
 
 
+def record_table(row: Mapping[str, Any], table: str) -> str:
+    """The table a row read from ``table`` (or its parent) really lives in."""
+    return str(_value(row.get("sys_class_name")) or table)
+
+
 def ticket_from_row(row: Mapping[str, Any], table: str, platform: str,
                     instance_url: str) -> Ticket:
     """A ticket read with ``sysparm_display_value=all`` (``{"value","display_value"}`` pairs)."""
     sys_id = str(_value(row.get("sys_id")))
-    table = str(_value(row.get("sys_class_name")) or table)
+    table = record_table(row, table)
     opened = parse_sn_datetime(row.get("opened_at")) or parse_sn_datetime(
         row.get("sys_created_on"))
     updated = parse_sn_datetime(row.get("sys_updated_on")) or opened
