@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from itsm_change_sdk import hookimpl
 from itsm_change_sdk.cli import cli
+from itsm_change_sdk.errors import ServerError
+from itsm_change_sdk.model import Check, CheckStatus
+from itsm_change_sdk.sandbox.platform import SandboxPlatform
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "portal-rollout" / "program.yaml"
@@ -126,6 +130,29 @@ class TestAdmin:
         result = run("doctor", "--platform", "sandbox")
         assert result.exit_code == 0
         assert "[ok  ] sandbox: database" in result.output
+
+    def test_doctor_ending_on_an_error_is_a_failed_line_with_a_fix(self, run, monkeypatch):
+        def failing(self):
+            raise ServerError("", platform="sandbox", method="GET", url="https://x/api",
+                              status_code=502, body="<html>Bad Gateway</html>")
+
+        monkeypatch.setattr(SandboxPlatform, "itsm_change_doctor", hookimpl(failing))
+        result = run("doctor", "--platform", "sandbox")
+        assert result.exit_code == 1
+        assert "[FAIL] sandbox: platform: sandbox:" in result.output
+        assert "-> 502" in result.output
+        assert "fix: sandbox is failing or unreachable behind a proxy" in result.output
+        assert "Traceback" not in result.output
+
+    def test_every_failed_check_comes_with_a_fix(self, run, monkeypatch):
+        def no_fix(self):
+            return [Check("sandbox", "database", CheckStatus.FAIL, "broken\x1b[2J")]
+
+        monkeypatch.setattr(SandboxPlatform, "itsm_change_doctor", hookimpl(no_fix))
+        result = run("doctor", "--platform", "sandbox")
+        assert result.exit_code == 1
+        assert "[FAIL] sandbox: database: broken\\x1b[2J" in result.output
+        assert "fix: run 'itsm-change -v doctor --platform sandbox'" in result.output
 
     def test_install_on_the_sandbox_needs_nothing(self, run):
         result = run("install", "--platform", "sandbox")

@@ -9,7 +9,15 @@ from typing import Any, TypeVar
 import click
 
 from .. import hookspecs
-from ..model import CheckStatus
+from ..errors import (
+    APIError,
+    AuthenticationError,
+    PermissionDenied,
+    ServerError,
+    TransportError,
+    printable,
+)
+from ..model import Check, CheckStatus
 from ..plugins import channel_registry, get_plugin_manager, platform_registry
 from . import output
 from .common import check_db, echo_json, json_option, open_workspace
@@ -100,13 +108,23 @@ def doctor(platforms: tuple[str, ...], db: str | None) -> None:
     with open_workspace(db) as ws:
         for name in platforms:
             ws.enable(name)
-            checks = ws.platforms.call(name, "itsm_change_doctor") or []
+            try:
+                checks = ws.platforms.call(name, "itsm_change_doctor") or []
+            except APIError as exc:
+                # A plugin whose checks stop on an answer they did not expect: still one
+                # failed line, with what to do, rather than the run ending on the error.
+                checks = [Check(name, "platform", CheckStatus.FAIL, printable(str(exc)),
+                                _fix_for(exc, name))]
             for check in checks:
                 mark = {CheckStatus.OK: "ok  ", CheckStatus.WARN: "warn",
                         CheckStatus.FAIL: "FAIL"}[check.status]
-                click.echo(f"[{mark}] {check.platform}: {check.name}: {check.message}")
-                if check.fix and check.status is not CheckStatus.OK:
-                    click.echo(f"       fix: {check.fix}")
+                click.echo(printable(f"[{mark}] {check.platform}: {check.name}: "
+                                     f"{check.message}"))
+                fix = check.fix or (f"run 'itsm-change -v doctor --platform {name}' to see "
+                                    "the calls made, and see the plugin's README"
+                                    if check.status is CheckStatus.FAIL else None)
+                if fix and check.status is not CheckStatus.OK:
+                    click.echo(printable(f"       fix: {fix}"))
                 failed |= check.status is CheckStatus.FAIL
             last = ws.ledger.last_event(name)
             arrived = f"last event received {last:%Y-%m-%d %H:%M} UTC" if last else \
@@ -114,6 +132,20 @@ def doctor(platforms: tuple[str, ...], db: str | None) -> None:
             click.echo(f"[info] {name}: events: {arrived}")
     if failed:
         raise SystemExit(1)
+
+
+def _fix_for(exc: APIError, platform: str) -> str:
+    """What to do about an error that ended a platform's checks, by its kind."""
+    if isinstance(exc, AuthenticationError):
+        return f"check the credentials in the {platform} settings (see its README)"
+    if isinstance(exc, PermissionDenied):
+        return "give the account the roles or permissions the plugin's README lists"
+    if isinstance(exc, TransportError):
+        return f"check the {platform} URL setting, the network and any proxy"
+    if isinstance(exc, ServerError):
+        return (f"{platform} is failing or unreachable behind a proxy; try again later, and "
+                "give its admin the time of this check")
+    return f"run 'itsm-change -v doctor --platform {platform}' to see the calls made"
 
 
 @click.command()

@@ -55,6 +55,53 @@ def _read(platform: FreshservicePlatform, name: str, path: str, params: dict[str
     return _check(name, CheckStatus.OK, f"the agent can {what}")
 
 
+WRITE_FIX = ("give the API key's agent a role that can create and edit tickets, add private "
+             "notes and tasks (Admin > Roles; scope: all tickets), or use a full-time agent's "
+             "key with that role")
+
+
+def _write_checks(platform: FreshservicePlatform, agent: dict[str, Any]) -> list[Check]:
+    """Whether ``apply`` will be allowed to write, found without writing anything.
+
+    A read-only key passes every read; ``apply`` then fails with 403 on its first write. An
+    occasional agent writes only while holding a day pass. Whether the agent may create
+    tickets is asked with an empty ticket: Freshservice checks the privilege before the
+    fields, so a 403 means "may not" and a 400 (fields missing) means "may", and the empty
+    ticket is never created.
+    """
+    checks: list[Check] = []
+    if agent.get("occasional"):
+        checks.append(_check(
+            "writes", CheckStatus.FAIL,
+            "the key belongs to an occasional agent, who can change tickets only while "
+            "holding a day pass: apply needs to create tickets, notes and tasks at any time",
+            "use the key of a full-time agent (Admin > Agents > convert to full-time)"))
+    try:
+        platform.transport.request("POST", "/api/v2/tickets", json={}, retry=False)
+    except InvalidRequest:
+        checks.append(_check("create tickets", CheckStatus.OK,
+                             "the agent may create tickets (asked with an empty ticket, which "
+                             "Freshservice refuses as incomplete: nothing was created)"))
+    except PermissionDenied:
+        checks.append(_check(
+            "create tickets", CheckStatus.FAIL,
+            "the key is read-only for tickets: every read passes, but apply would fail with "
+            "403 on the first training ticket, task or note it writes", WRITE_FIX))
+    except APIError as exc:
+        checks.append(_check("create tickets", CheckStatus.WARN,
+                             f"could not tell whether the agent may create tickets: {exc}",
+                             "run doctor again; " + WRITE_FIX))
+    else:
+        checks.append(_check("create tickets", CheckStatus.OK, "the agent may create tickets"))
+    checks.append(_check(
+        "other writes", CheckStatus.WARN,
+        "editing tickets, adding private notes and tasks, and announcements are not checked, "
+        "because checking would write",
+        "give the agent a role that can edit tickets and add notes and tasks; announcements "
+        "need an admin role with 'Manage announcements'"))
+    return checks
+
+
 def doctor(platform: FreshservicePlatform) -> list[Check]:
     """Domain, key, the reads the plugin needs, and what cannot be checked without writing."""
     checks: list[Check] = []
@@ -127,12 +174,7 @@ def doctor(platform: FreshservicePlatform) -> list[Check]:
                             f"/api/v2/tickets/{platform.parent_ticket}/tasks", {"per_page": 1},
                             f"read the tasks of ticket {platform.parent_ticket}",
                             "View tickets (and access to that ticket's group)"))
-    checks.append(_check(
-        "writes", CheckStatus.WARN,
-        "creating tickets, tasks, private notes and announcements is not checked, because "
-        "checking would write",
-        "give the agent a role that can create and edit tickets, add private notes and tasks; "
-        "announcements need an admin role with 'Manage announcements'"))
+    checks.extend(_write_checks(platform, agent))
     if not platform.webhook_secret:
         checks.append(_check("webhook secret", CheckStatus.WARN,
                              "no webhook_secret is set, so webhooks will be refused",

@@ -19,7 +19,10 @@ class TestDoctor:
         for name in ("domain", "api key", "list tickets", "agent groups", "agents",
                      "announcements", "tag lookup", "rate limit"):
             assert checks[name].status == CheckStatus.OK, name
-        assert checks["writes"].status == CheckStatus.WARN and checks["writes"].fix
+        assert checks["create tickets"].status == CheckStatus.OK
+        assert checks["other writes"].status == CheckStatus.WARN and checks["other writes"].fix
+        assert "writes" not in checks
+        assert fake.tickets == {}, "the write check created a ticket"
         list_call = fake.calls("GET", "/api/v2/tickets")[0]
         assert "updated_since=" in list_call.url and "per_page=1" in list_call.url
 
@@ -38,6 +41,23 @@ class TestDoctor:
         checks = {c.name: c for c in platform.itsm_change_doctor()}
         assert checks["announcements"].status == CheckStatus.FAIL
         assert "Manage announcements" in checks["announcements"].fix
+
+    def test_a_read_only_key_fails_for_what_apply_must_write(self, platform, fake):
+        fake.queue("POST", "/api/v2/tickets", 403,
+                   {"code": "access_denied",
+                    "message": "You are not authorized to perform this action."})
+        checks = {c.name: c for c in platform.itsm_change_doctor()}
+        assert checks["list tickets"].status == CheckStatus.OK
+        assert checks["create tickets"].status == CheckStatus.FAIL
+        assert "read-only" in checks["create tickets"].message
+        assert "403" in checks["create tickets"].message
+        assert "Admin > Roles" in checks["create tickets"].fix
+
+    def test_an_occasional_agent_fails_the_write_check(self, platform, fake):
+        fake.me["occasional"] = True
+        checks = {c.name: c for c in platform.itsm_change_doctor()}
+        assert checks["writes"].status == CheckStatus.FAIL
+        assert "day pass" in checks["writes"].message and "full-time" in checks["writes"].fix
 
     def test_html_answer_means_wrong_domain(self, platform, fake):
         fake.queue("GET", "/api/v2/agents/me", 200, "<html>Sign in</html>",

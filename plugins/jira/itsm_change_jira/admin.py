@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from itsm_change_sdk.errors import APIError, AuthenticationError, NotFound, PermissionDenied
+from itsm_change_sdk.errors import (
+    APIError,
+    AuthenticationError,
+    HTTPStatusError,
+    NotFound,
+    PermissionDenied,
+    TransportError,
+)
 from itsm_change_sdk.model import Check, CheckStatus, InstallStep
 
 from . import query as jql
@@ -43,7 +50,27 @@ def doctor(platform: JiraPlatform) -> list[Check]:
         checks.append(_check("site", CheckStatus.OK,
                              f"{config.site_url} answers ({info.get('deploymentType', 'Cloud')}"
                              f", build {info.get('buildNumber', '?')})"))
-    except APIError as exc:
+    except AuthenticationError:
+        # Jira checks the credentials sent with any request, the anonymous serverInfo
+        # included: a 401 here means the site is right and the token is not.
+        checks.append(_check("site", CheckStatus.OK, f"{config.site_url} answers as Jira"))
+        checks.append(_refused_login())
+        return checks
+    except PermissionDenied as exc:
+        checks.append(_check("site", CheckStatus.OK, f"{config.site_url} answers as Jira"))
+        checks.append(_check(
+            "access", CheckStatus.FAIL, f"Jira refused this account or network: {exc}",
+            "ask a site admin whether IP allowlisting or the account's product access "
+            "blocks it (admin.atlassian.com > Security / Products)"))
+        return checks
+    except TransportError as exc:
+        checks.append(_check(
+            "site", CheckStatus.FAIL, f"cannot reach {config.site_url}: {exc.message}",
+            "check site_url (https://<your-site>.atlassian.net, no path), the network and any "
+            "proxy",
+        ))
+        return checks
+    except (NotFound, HTTPStatusError, APIError) as exc:
         checks.append(_check(
             "site", CheckStatus.FAIL, f"{config.site_url} did not answer as Jira: {exc}",
             "set site_url to https://<your-site>.atlassian.net (no path) and check the network",
@@ -54,13 +81,7 @@ def doctor(platform: JiraPlatform) -> list[Check]:
         checks.append(_check("credentials", CheckStatus.OK,
                              f"signed in as {me.get('displayName', '?')}"))
     except AuthenticationError:
-        checks.append(_check(
-            "credentials", CheckStatus.FAIL, "Jira refused the credentials (401)",
-            "create a new API token at https://id.atlassian.com/manage-profile/security/"
-            "api-tokens and set email + api_token (or re-authorise OAuth). Do not retry "
-            "repeatedly: failed logins trigger a CAPTCHA that blocks the API until someone "
-            "signs in through a browser",
-        ))
+        checks.append(_refused_login())
         return checks
     try:
         granted = api.my_permissions(config.project, list(PERMISSIONS)).get("permissions") or {}
@@ -97,6 +118,16 @@ def doctor(platform: JiraPlatform) -> list[Check]:
             f"group, e.g. customfield_10070: {SETTINGS.how_to_set('group_field')}",
         ))
     return checks
+
+
+def _refused_login() -> Check:
+    return _check(
+        "credentials", CheckStatus.FAIL, "Jira refused the credentials (401)",
+        "create a new API token at https://id.atlassian.com/manage-profile/security/"
+        "api-tokens and set email + api_token (or re-authorise OAuth). Do not retry "
+        "repeatedly: failed logins trigger a CAPTCHA that blocks the API until someone "
+        "signs in through a browser",
+    )
 
 
 def _webhook_id(hook: dict[str, Any]) -> str:

@@ -24,6 +24,25 @@ class TestDoctor:
         assert [r[1] for r in double.requests_log].count("/rest/api/3/myself") == 1
         assert "permission CREATE_ISSUES" not in checks
 
+    def test_a_bad_token_is_blamed_on_the_credentials_not_the_site(self, platform, double):
+        """Jira answers a wrong token with 401 on every call, serverInfo included."""
+        double.refusals.append((401, "Client must be authenticated to access this resource."))
+        double.valid_credentials = False
+        checks = platform.itsm_change_doctor()
+        by = by_name(checks)
+        assert by["site"].status is CheckStatus.OK
+        assert by["credentials"].status is CheckStatus.FAIL
+        assert "api-tokens" in by["credentials"].fix
+        assert "site_url" not in " ".join(f"{c.message} {c.fix or ''}" for c in checks)
+        assert [r[1] for r in double.requests_log].count("/rest/api/3/myself") == 0
+
+    def test_an_unreachable_site_is_blamed_on_the_url(self, make_platform):
+        """The fake answers only its own site: any other URL does not connect."""
+        checks = by_name(make_platform(site_url="https://nope.invalid").itsm_change_doctor())
+        assert checks["site"].status is CheckStatus.FAIL
+        assert "site_url" in checks["site"].fix
+        assert "credentials" not in checks
+
     def test_missing_permission_names_the_fix(self, platform, double):
         double.granted.discard("TRANSITION_ISSUES")
         check = by_name(platform.itsm_change_doctor())["permission TRANSITION_ISSUES"]

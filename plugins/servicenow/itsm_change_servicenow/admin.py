@@ -8,6 +8,7 @@ from itsm_change_sdk.errors import (
     APIError,
     AuthenticationError,
     ConnectError,
+    HTTPStatusError,
     PermissionDenied,
     ResponseDecodeError,
     TransportError,
@@ -76,6 +77,15 @@ def doctor(platform: ServiceNowPlatform) -> list[Check]:
                 _check("credentials", CheckStatus.FAIL, f"the credentials were refused: {exc}",
                        "check username/password (auth=basic) or client_id/client_secret "
                        "(oauth); a locked-out or inactive user is refused too")]
+    except PermissionDenied as exc:
+        return [_check("url", CheckStatus.OK, f"{platform.instance_url} answers"),
+                _check("credentials", CheckStatus.OK, "the credentials were accepted"),
+                _check("permission", CheckStatus.FAIL,
+                       f"the API user may not read its own sys_user record: {exc}",
+                       "give the API user the itil role (and web service access: the user "
+                       "record's 'Web service access only' or the REST API ACLs)")]
+    except HTTPStatusError as exc:
+        return [_unhealthy(platform.instance_url, exc)]
     checks.append(_check("url", CheckStatus.OK, f"{platform.instance_url} answers with JSON"))
     user = (me or {}).get("user_name") or platform.username or "the API user"
     checks.append(_check("credentials", CheckStatus.OK, f"signed in as {user}"))
@@ -106,6 +116,27 @@ def doctor(platform: ServiceNowPlatform) -> list[Check]:
                              "make sure the API user may read its own sys_user record and has "
                              "the itil role"))
     return checks
+
+
+def _unhealthy(url: str, exc: HTTPStatusError) -> Check:
+    """A 5xx (or other status) before any JSON: say what the page means, not only its code.
+
+    A hibernating developer instance, an upgrade in progress or a failing proxy answer with an
+    HTML page (often 502/503) rather than the REST API's JSON error.
+    """
+    status = exc.status_code
+    page = "<" in exc.body or not exc.body
+    what = "an HTML page" if page else "an error"
+    if status is not None and status >= 500:
+        return _check("url", CheckStatus.FAIL,
+                      f"{url} answered {status} with {what} instead of the REST API: the "
+                      "instance is hibernating (developer instances sleep when unused), "
+                      "upgrading, or a proxy in between failed",
+                      "open the URL in a browser (wake a developer instance at "
+                      "https://developer.servicenow.com), check any proxy, then run doctor "
+                      "again; if it persists, give the instance's admin the time of this check")
+    return _check("url", CheckStatus.FAIL, f"{url} answered {status} with {what}: {exc}",
+                  "set instance_url to https://<instance>.service-now.com (no path)")
 
 
 def _field_checks(platform: ServiceNowPlatform) -> list[Check]:

@@ -155,6 +155,24 @@ class TestDoctor:
         assert check.name == "url" and check.status is CheckStatus.FAIL
         assert "https://<instance>.service-now.com" in check.fix
 
+    def test_an_html_bad_gateway_names_the_instance_and_what_to_do(self, platform, double):
+        page = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+        double.errors.extend([(502, page)] * 10)
+        (check,) = platform.itsm_change_doctor()
+        assert check.name == "url" and check.status is CheckStatus.FAIL
+        assert "502" in check.message and "HTML" in check.message
+        assert "hibernat" in check.message and "developer.servicenow.com" in check.fix
+
+    def test_a_refused_read_of_its_own_record_is_a_permission_not_the_url(self, platform,
+                                                                          double):
+        double.errors.append((403, {"error": {"message": "User Not Authorized",
+                                              "detail": "ACL Exception"}, "status": "failure"}))
+        checks = {c.name: c for c in platform.itsm_change_doctor()}
+        assert checks["url"].status is CheckStatus.OK
+        assert checks["credentials"].status is CheckStatus.OK
+        assert checks["permission"].status is CheckStatus.FAIL
+        assert "itil" in checks["permission"].fix
+
 
 class TestInstall:
     def test_describe_then_apply_then_remove(self, platform, double):
