@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from .ledger import EffectRow
+from .ledger import PlanRow
 from .model import AllianceMember, Effect, EffectKind, Person, Unit
 from .report.gates import complete_weeks_since_go_live, fmt_value
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .report.build import Report
 
 
-def fill_brief(effect: Effect, report: Report, rows: Iterable[EffectRow],
+def fill_brief(effect: Effect, report: Report, rows: Iterable[PlanRow],
                members: Mapping[str, Sequence[Person]]) -> Effect:
     """The check-in effect with its brief written for its recipient."""
     program = report.program
@@ -35,7 +35,7 @@ def fill_brief(effect: Effect, report: Report, rows: Iterable[EffectRow],
     return dataclasses.replace(effect, body=brief_text(report, member, when, rows, members))
 
 
-def overdue_people(unit: Unit, rows: Iterable[EffectRow], members: Mapping[str, Sequence[Person]],
+def overdue_people(unit: Unit, rows: Iterable[PlanRow], members: Mapping[str, Sequence[Person]],
                    as_of: date) -> list[str]:
     """Names of the unit's people with a training assignment past its due date, sorted."""
     names = {p.id: p.name for p in members.get(unit.id, ())}
@@ -55,7 +55,7 @@ def _day(value: date | datetime | str) -> date:
 
 
 def brief_text(report: Report, member: AllianceMember, when: datetime,
-               rows: Iterable[EffectRow], members: Mapping[str, Sequence[Person]]) -> str:
+               rows: Iterable[PlanRow], members: Mapping[str, Sequence[Person]]) -> str:
     """The brief: per unit of ``member``, goals, training, ADKAR and feedback; then the
     prompts and what the next gate still needs from them."""
     program = report.program
@@ -73,7 +73,7 @@ def brief_text(report: Report, member: AllianceMember, when: datetime,
     return "\n".join(lines)
 
 
-def _unit_lines(report: Report, unit: Unit, rows: list[EffectRow],
+def _unit_lines(report: Report, unit: Unit, rows: list[PlanRow],
                 members: Mapping[str, Sequence[Person]]) -> list[str]:
     program = report.program
     wave = program.wave(unit.wave)

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,8 +36,8 @@ from .migrations import SchemaState, ensure_current, sqlite_begin
 from .model import Effect, EffectRef, EffectResult, FeedbackResponse, TicketEvent, utcnow
 
 __all__ = [
-    "CONFIRMED", "DISMISSED", "EffectRow", "EventRow", "Ledger", "LedgerError", "SignOff",
-    "UTCDateTime",
+    "CONFIRMED", "DISMISSED", "EffectCounts", "EffectRow", "EventRow", "Ledger", "LedgerError",
+    "PlanRow", "SignOff", "UTCDateTime",
     "open_engine", "safe_url", "schema_version", "upgrade_schema",
 ]
 
@@ -74,10 +75,12 @@ def _dead_local_owner(owner: str | None) -> bool:
     return False
 
 
-@dataclass(frozen=True)
-class EffectRow:
+@dataclass(frozen=True, slots=True)
+class PlanRow:
+    """What planning needs to know of one effect row (:meth:`Ledger.plan_rows`): enough to
+    diff, take a row over and retire it, and no more, so a long history stays small."""
+
     key: str
-    program: str
     platform: str
     kind: str
     channel: str
@@ -87,23 +90,44 @@ class EffectRow:
     remote_id: str | None
     url: str | None
     recipient: str | None
-    ticket_id: str | None
-    title: str | None
     meta: Mapping[str, str]
-    attempts: int
-    last_error: str | None
-    lease_until: datetime | None
     completed: bool
-    completed_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    due: Any = None
+    due: Any
 
     @property
     def ref(self) -> EffectRef | None:
         if self.remote_id is None:
             return None
         return EffectRef(self.key, self.platform, self.remote_id, self.url)
+
+
+@dataclass(frozen=True, slots=True)
+class EffectRow(PlanRow):
+    """One effect row with everything the ledger keeps about it."""
+
+    program: str
+    ticket_id: str | None
+    title: str | None
+    attempts: int
+    last_error: str | None
+    lease_until: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class EffectCounts:
+    """A program's effects counted in the database (``itsm-change status``)."""
+
+    by_state: Mapping[tuple[str, str], int]
+    """(kind, state) -> rows."""
+    training_assigned: int
+    training_completed: int
+    prompts: Mapping[str, tuple[int, int]]
+    """prompt id -> (tickets matched, tickets prompted)."""
+    failed: Sequence[tuple[str, str | None]]
+    """(key, error) of every failed effect."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +142,8 @@ class EventRow:
     processed_at: datetime | None
     attempts: int
     error: str | None
+    dead_at: datetime | None = None
+    """Set when the event failed too many times; ``error`` is why."""
 
 
 @dataclass(frozen=True)
@@ -129,12 +155,23 @@ class SignOff:
     note: str
 
 
+_PLAN_COLUMNS = ("key", "platform", "kind", "channel", "state", "fingerprint", "remote_id",
+                 "url", "recipient", "meta", "completed", "due")
+
+
 def _effect_row(row: sa.Row[Any]) -> EffectRow:
     data = dict(row._mapping)
     data["meta"] = json.loads(data["meta"] or "{}")
     data.pop("intent_fingerprint", None)
     data.pop("owner", None)
     return EffectRow(**data)
+
+
+def _event_row(row: sa.Row[Any]) -> EventRow:
+    data = dict(row._mapping)
+    data.pop("lease_until", None)
+    data.pop("owner", None)
+    return EventRow(**data)
 
 
 def _feedback_response(row: sa.Row[Any]) -> FeedbackResponse:
@@ -209,13 +246,70 @@ class Ledger:
         with self.engine.connect() as conn:
             return [_effect_row(r) for r in conn.execute(query)]
 
+    def plan_rows(self, program: str) -> dict[str, PlanRow]:
+        """``program``'s rows as planning diffs them, read column by column (no titles,
+        errors or timestamps) and sharing repeated values, so memory stays small as history
+        grows. Prompt rows are left out: ``sync`` writes and reads those, never a plan."""
+        columns = [effects.c[name] for name in _PLAN_COLUMNS]
+        query = (sa.select(*columns)
+                 .where(effects.c.program == program, effects.c.kind != "prompt"))
+        shared: dict[Any, Any] = {}
+        metas: dict[str, Mapping[str, str]] = {}
+
+        def same(value: Any) -> Any:
+            return shared.setdefault(value, value)
+
+        out: dict[str, PlanRow] = {}
+        with self.engine.connect() as conn:
+            result = conn.execution_options(yield_per=2000).execute(query)
+            for (key, platform, kind, channel, state, fingerprint, remote_id, url, recipient,
+                 meta, completed, due) in result:
+                parsed = metas.get(meta)
+                if parsed is None:
+                    parsed = metas[meta] = MappingProxyType(json.loads(meta or "{}"))
+                out[key] = PlanRow(key, same(platform), same(kind), same(channel), same(state),
+                                   fingerprint, remote_id, url, same(recipient), parsed,
+                                   bool(completed), same(due))
+        return out
+
+    def effect_counts(self, program: str) -> EffectCounts:
+        """What ``status`` shows, counted by the database: effects by kind and state,
+        training assigned and completed, tickets matched and prompted per prompt."""
+        scope = effects.c.program == program
+        with self.engine.connect() as conn:
+            by_state = {(kind, state): int(n) for kind, state, n in conn.execute(
+                sa.select(effects.c.kind, effects.c.state, sa.func.count())
+                .where(scope).group_by(effects.c.kind, effects.c.state))}
+            completed = conn.execute(
+                sa.select(sa.func.count()).where(
+                    scope, effects.c.kind == "training", effects.c.state == "done",
+                    effects.c.completed.is_(True))).scalar_one()
+            prompt = self._meta_field("prompt")
+            prompts = {str(name or ""): (int(matched), int(prompted or 0))
+                       for name, matched, prompted in conn.execute(
+                           sa.select(prompt, sa.func.count(),
+                                     sa.func.sum(sa.case((effects.c.state == "done", 1),
+                                                         else_=0)))
+                           .where(scope, effects.c.kind == "prompt").group_by(prompt))}
+            failed = [(key, error) for key, error in conn.execute(
+                sa.select(effects.c.key, effects.c.last_error)
+                .where(scope, effects.c.state == "failed").order_by(effects.c.key))]
+        return EffectCounts(by_state, by_state.get(("training", "done"), 0), int(completed),
+                            prompts, failed)
+
+    def _meta_field(self, name: str) -> Any:
+        """One field of the JSON ``meta`` column, read by the database."""
+        if self.engine.dialect.name == "postgresql":
+            return sa.cast(effects.c.meta, postgresql.JSONB)[name].astext
+        return sa.func.json_extract(effects.c.meta, f"$.{name}")
+
     def get(self, key: str) -> EffectRow | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(effects).where(effects.c.key == key)).first()
         return _effect_row(row) if row is not None else None
 
     def claim(self, effect: Effect, now: datetime | None = None,
-              seen: EffectRow | None = None) -> bool:
+              seen: PlanRow | None = None) -> bool:
         """Record the intent to write ``effect``; False when another process got there first.
 
         ``seen`` is the row the caller planned from. With none, the key is new and only an
@@ -232,7 +326,7 @@ class Ledger:
         so the next run looks the key up before writing."""
         self.record_results([(effect, result)], now)
 
-    def claim_many(self, items: Sequence[tuple[Effect, EffectRow | None]],
+    def claim_many(self, items: Sequence[tuple[Effect, PlanRow | None]],
                    now: datetime | None = None) -> list[Effect]:
         """Claim a batch in one transaction (see :meth:`claim`); returns the effects this
         process now holds. Committed before the batch's platform call, so nothing is sent
@@ -435,6 +529,7 @@ class Ledger:
             rows = conn.execute(
                 sa.select(events)
                 .where(events.c.program == program, events.c.processed_at.is_(None),
+                       events.c.dead_at.is_(None),
                        sa.or_(events.c.lease_until.is_(None), events.c.lease_until < now))
                 .order_by(events.c.id).limit(limit)
             ).all()
@@ -471,15 +566,67 @@ class Ledger:
             conn.execute(events.update().where(events.c.id == event_id)
                          .values(error=error[:2000], lease_until=retry_at))
 
-    def event_counts(self, program: str | None = None) -> dict[str, int]:
-        """Events received and processed (for one program, or all)."""
-        scope = [] if program is None else [events.c.program == program]
+    def bury_event(self, event_id: int, error: str, now: datetime | None = None) -> None:
+        """Set an event aside after too many failures (a dead letter): it leaves the queue,
+        keeps ``error`` as the reason, and waits for ``itsm-change events retry`` or
+        ``drop``."""
+        with self.writing() as conn:
+            conn.execute(events.update().where(events.c.id == event_id)
+                         .values(error=error[:2000], lease_until=None,
+                                 dead_at=now or utcnow()))
+
+    def dead_events(self, program: str, limit: int | None = None) -> list[EventRow]:
+        """``program``'s dead letters, oldest first."""
+        query = (sa.select(events).where(events.c.program == program,
+                                         events.c.dead_at.is_not(None),
+                                         events.c.processed_at.is_(None))
+                 .order_by(events.c.id).limit(limit))
         with self.engine.connect() as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(events)
-                                 .where(*scope)).scalar_one()
-            done = conn.execute(sa.select(sa.func.count()).select_from(events)
-                                .where(events.c.processed_at.is_not(None), *scope)).scalar_one()
-        return {"received": int(total), "processed": int(done)}
+            return [_event_row(r) for r in conn.execute(query)]
+
+    def retry_events(self, program: str, ids: Sequence[int] | None = None) -> int:
+        """Put dead letters back in the queue with a fresh count of attempts (all of the
+        program's, or those ``ids``); how many."""
+        with self.writing() as conn:
+            done = conn.execute(events.update().where(*self._dead(program, ids))
+                                .values(dead_at=None, attempts=0, lease_until=None))
+        return int(done.rowcount)
+
+    def drop_events(self, program: str, ids: Sequence[int] | None = None,
+                    now: datetime | None = None) -> int:
+        """Give dead letters up: recorded as processed (so a re-delivery is still known and
+        ignored) with the reason kept; the retention sweep deletes them later."""
+        with self.writing() as conn:
+            done = conn.execute(events.update().where(*self._dead(program, ids))
+                                .values(processed_at=now or utcnow(), lease_until=None))
+        return int(done.rowcount)
+
+    @staticmethod
+    def _dead(program: str, ids: Sequence[int] | None) -> list[Any]:
+        where = [events.c.program == program, events.c.dead_at.is_not(None),
+                 events.c.processed_at.is_(None)]
+        if ids is not None:
+            where.append(events.c.id.in_(list(ids)))
+        return where
+
+    def purge_events(self, before: datetime) -> int:
+        """Delete events processed before ``before`` (the retention sweep); how many. Every
+        action an event asks for is idempotent, so one re-delivered after this is harmless."""
+        with self.writing() as conn:
+            done = conn.execute(events.delete().where(events.c.processed_at < before))
+        return int(done.rowcount)
+
+    def event_counts(self, program: str | None = None) -> dict[str, int]:
+        """Events received, processed and dead (for one program, or all)."""
+        scope = [] if program is None else [events.c.program == program]
+        processed = events.c.processed_at.is_not(None)
+        dead = sa.and_(events.c.dead_at.is_not(None), events.c.processed_at.is_(None))
+        with self.engine.connect() as conn:
+            total, done, buried = conn.execute(
+                sa.select(sa.func.count(), sa.func.count().filter(processed),
+                          sa.func.count().filter(dead))
+                .select_from(events).where(*scope)).one()
+        return {"received": int(total), "processed": int(done), "dead": int(buried)}
 
     def last_event(self, platform: str) -> datetime | None:
         """When the last webhook event from ``platform`` arrived (doctor shows it)."""
@@ -592,7 +739,7 @@ class Ledger:
             conn.execute(cursors.delete().where(cursors.c.name.like(f"{program}:%")))
 
 
-def _still_as_seen(key: str, seen: EffectRow, now: datetime) -> list[Any] | None:
+def _still_as_seen(key: str, seen: PlanRow, now: datetime) -> list[Any] | None:
     """The conditions under which a row is still as the planner saw it; None when it may
     not be taken over at all."""
     still = [effects.c.key == key, effects.c.state == seen.state]

@@ -80,6 +80,8 @@ events = sa.Table(
     sa.Column("lease_until", UTCDateTime),
     sa.Column("owner", sa.String(200)),
     sa.Column("error", sa.Text),
+    # Set when the event failed too many times: out of the queue until retried or dropped.
+    sa.Column("dead_at", UTCDateTime),
     # Each program's service records its own copy of a platform event, so two programs
     # sharing a ledger never take each other's events.
     sa.UniqueConstraint("program", "platform", "event_id", name="uq_events_program_event"),

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from .errors import ConfigurationError
 from .feedback import example_answer
-from .ledger import EffectRow
+from .ledger import PlanRow
 from .model import (
     Addressing,
     AllianceMember,
@@ -66,7 +66,7 @@ class PlannedAction:
     platform: str
     detail: str
     effect: Effect | None = None
-    row: EffectRow | None = None
+    row: PlanRow | None = None
 
 
 @dataclass
@@ -340,7 +340,7 @@ def desired_effects(program: Program, members: Mapping[str, Sequence[Person]], n
     return due, superseded
 
 
-def _event_exists(program: Program, row: EffectRow) -> bool:
+def _event_exists(program: Program, row: PlanRow) -> bool:
     event = row.meta.get("event")
     return any(e.id == event for e in program.communications) or \
         any(c.id == event for c in program.checkins)
@@ -360,7 +360,7 @@ class _Once:
 
 
 def _written(effect: Effect, program: Program, members: Mapping[str, Sequence[Person]],
-             rows: Mapping[str, EffectRow], report: _Once) -> Effect | str:
+             rows: Mapping[str, PlanRow], report: _Once) -> Effect | str:
     """The effect as it will be sent, or why it is held back for now."""
     if "checkin" not in effect.meta:
         return effect
@@ -373,7 +373,7 @@ def _written(effect: Effect, program: Program, members: Mapping[str, Sequence[Pe
 
 
 def _training_gone(program: Program, members: Mapping[str, Sequence[Person]],
-                   row: EffectRow, now: datetime) -> str | None:
+                   row: PlanRow, now: datetime) -> str | None:
     """Why an assigned training task is no longer wanted, or None to keep it.
 
     A unit whose wave starts after ``now`` keeps its tasks: the ledger then holds writes from
@@ -398,7 +398,7 @@ def _training_gone(program: Program, members: Mapping[str, Sequence[Person]],
 
 
 def plan(program: Program, members: Mapping[str, Sequence[Person]],
-         rows: Mapping[str, EffectRow], now: datetime,
+         rows: Mapping[str, PlanRow], now: datetime,
          channels: Mapping[str, ChannelSpec], measures: Measures | None = None) -> Plan:
     """The diff between what ``program`` wants at ``now`` and the ledger's ``rows``.
 
@@ -470,7 +470,7 @@ def _updatable(effect: Effect, channels: Mapping[str, ChannelSpec]) -> bool:
         _addressing(effect.channel, channels) is Addressing.GROUPS
 
 
-def _retirable(row: EffectRow, channels: Mapping[str, ChannelSpec]) -> bool:
+def _retirable(row: PlanRow, channels: Mapping[str, ChannelSpec]) -> bool:
     """Announcements and open tasks of a removed communication can be taken back; notes and
     messages already posted are history."""
     return _addressing(row.channel, channels) in (Addressing.GROUPS, Addressing.PERSON)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from .errors import APIError, ITSMError
 from .http.retry import is_uncertain
-from .ledger import EffectRow, Ledger, LedgerError
+from .ledger import Ledger, LedgerError, PlanRow
 from .model import Effect, EffectKind, EffectRef, EffectResult, Person, Program
 from .planner import Plan, PlannedAction, plan
 from .plugins import Platforms
@@ -93,7 +93,7 @@ class Runner:
         return out
 
     def plan(self) -> Plan:
-        rows = {row.key: row for row in self.ledger.effects(self.program.id)}
+        rows = self.ledger.plan_rows(self.program.id)
         return plan(self.program, self.members(), rows, self.clock(), self.platforms.channels,
                     measures=self.measures)
 
@@ -232,7 +232,7 @@ class Runner:
 
     def _retire(self, actions: list[PlannedAction]) -> list[tuple[str, str, str | None]]:
         platform = actions[0].platform
-        rows: list[EffectRow] = [a.row for a in actions if a.row is not None]
+        rows: list[PlanRow] = [a.row for a in actions if a.row is not None]
         refs = [r.ref for r in rows if r.ref is not None]
         results: list[EffectResult] = self.platforms.call(
             platform, "itsm_change_retire_effects", refs=refs) or []

@@ -122,7 +122,7 @@ class TestEventsFeedbackCursors:
         assert [e.id for e in claimed] == [first]
         assert ledger.claim_events(now=NOW) == [], "a claimed event is not handed out twice"
         ledger.finish_events([first], now=NOW)
-        assert ledger.event_counts() == {"received": 1, "processed": 1}
+        assert ledger.event_counts() == {"received": 1, "processed": 1, "dead": 0}
 
     def test_two_programs_each_process_their_own_copy_of_an_event(self, ledger):
         event = TicketEvent("jira", "wh-3", TicketEventKind.COMMENT_ADDED, NOW, ticket_id="3")
@@ -132,7 +132,7 @@ class TestEventsFeedbackCursors:
         assert [r.program for r in ledger.claim_events(now=NOW, program="portal")] == ["portal"]
         assert [r.program for r in ledger.claim_events(now=NOW, program="approvals")] == \
             ["approvals"]
-        assert ledger.event_counts("portal") == {"received": 1, "processed": 0}
+        assert ledger.event_counts("portal") == {"received": 1, "processed": 0, "dead": 0}
 
     def test_a_failed_event_waits_for_its_retry_time(self, ledger):
         event = TicketEvent("jira", "wh-2", TicketEventKind.TICKET_UPDATED, NOW, ticket_id="2")
@@ -221,3 +221,45 @@ class TestBatches:
             other.close()
         assert {r.state for r in ledger.effects("p")} == {"done"}
         assert len(ledger.effects("p")) == 16 * 40
+
+
+class TestReadingAtScale:
+    def prompt(self, ticket: str) -> Effect:
+        return Effect(key=f"chg:p:prompt:reset:sandbox:{ticket}", kind=EffectKind.PROMPT,
+                      platform="sandbox", program="p", title="Reset", body="Use the portal",
+                      channel="ticket_note", ticket_id=ticket, meta={"prompt": "reset"})
+
+    def test_planning_reads_what_it_diffs_and_leaves_prompts_to_sync(self, ledger):
+        training = effect()
+        ledger.claim(training, NOW)
+        ledger.record_result(training, EffectResult(training.key, True, EffectRef(
+            training.key, "sandbox", "T1", "https://x/T1")), NOW)
+        for ticket in ("INC1", "INC2"):
+            ledger.claim(self.prompt(ticket), NOW)
+        rows = ledger.plan_rows("p")
+        assert list(rows) == [training.key]
+        row = rows[training.key]
+        assert (row.state, row.fingerprint, row.recipient, dict(row.meta)) == (
+            "done", training.fingerprint, "u-1", {"unit": "sd"})
+        assert row.ref == EffectRef(training.key, "sandbox", "T1", "https://x/T1")
+
+    def test_status_counts_come_from_the_database(self, ledger):
+        done, failed, open_ = effect("k:done"), effect("k:failed"), effect("k:open")
+        for e in (done, failed, open_):
+            ledger.claim(e, NOW)
+        ledger.record_results([
+            (done, EffectResult(done.key, True, EffectRef(done.key, "sandbox", "T1", None))),
+            (failed, EffectResult(failed.key, False, error="400 no such user")),
+        ], NOW)
+        ledger.set_completed("k:done", True, NOW)
+        for ticket in ("INC1", "INC2", "INC3"):
+            ledger.claim(self.prompt(ticket), NOW)
+        prompted = self.prompt("INC1")
+        ledger.record_result(prompted, EffectResult(prompted.key, True), NOW)
+        counts = ledger.effect_counts("p")
+        assert counts.by_state == {("training", "done"): 1, ("training", "failed"): 1,
+                                   ("training", "pending"): 1, ("prompt", "done"): 1,
+                                   ("prompt", "pending"): 2}
+        assert (counts.training_assigned, counts.training_completed) == (1, 1)
+        assert counts.prompts == {"reset": (3, 1)}
+        assert counts.failed == [("k:failed", "400 no such user")]

@@ -124,7 +124,7 @@ class TestUpgrade:
         ledger = Ledger(url)
         try:
             assert len(ledger.effects(program.id)) == first.created
-            assert ledger.event_counts("") == {"received": 1, "processed": 0}
+            assert ledger.event_counts("") == {"received": 1, "processed": 0, "dead": 0}
         finally:
             ledger.close()
         rerun = CliRunner().invoke(cli, ["db", "upgrade", "--db", url])

@@ -78,7 +78,7 @@ class TestSandboxWebhook:
     def test_signed_event_is_recorded_before_the_answer(self, app, ws, woken):
         status, _, body = call(app, "POST", "/webhooks/sandbox", *signed(ticket_event()))
         assert status == 202 and body == {"recorded": 1, "duplicates": 0}
-        assert ws.ledger.event_counts() == {"received": 1, "processed": 0}
+        assert ws.ledger.event_counts() == {"received": 1, "processed": 0, "dead": 0}
         assert woken == [1]
         [row] = ws.ledger.claim_events(10, NOW)
         event = event_from_payload(row.payload)

@@ -141,7 +141,7 @@ class TestPrompts:
         assert texts == ["Point the caller to self-service reset.",
                          "Send the caller the portal link."]
         assert all(n.internal for n in prompt_notes(store, ticket.number))
-        assert ws.ledger.event_counts() == {"received": 2, "processed": 2}
+        assert ws.ledger.event_counts() == {"received": 2, "processed": 2, "dead": 0}
 
     def test_processing_an_event_twice_posts_once(self, ws, store, processor):
         ticket = store.add_ticket(title="Locked out", category="password reset", group="Desk")

@@ -150,7 +150,7 @@ def test_killed_after_the_acknowledgement_the_event_is_processed_after_restart(
     server.kill9()
     assert prompts_on(store, ticket.number) == 0, "killed before processing"
     ledger = Ledger(f"sqlite:///{env['ITSM_CHANGE_DB']}")
-    assert ledger.event_counts() == {"received": 1, "processed": 0}
+    assert ledger.event_counts() == {"received": 1, "processed": 0, "dead": 0}
 
     restarted = Server(program_file, env, "--no-sandbox-events")
     servers.append(restarted)
@@ -158,7 +158,8 @@ def test_killed_after_the_acknowledgement_the_event_is_processed_after_restart(
     assert wait_for(lambda: ledger.event_counts()["processed"] == 1)
     assert prompts_on(store, ticket.number) == 1
     health = requests.get(f"{restarted.url}/healthz", timeout=10).json()
-    assert health["events"] == {"received": 1, "processed": 1, "backlog": 0, "failing": 0}
+    assert health["events"] == {"received": 1, "processed": 1, "dead": 0, "backlog": 0,
+                                "failing": 0, "dead_letters": []}
     assert health["ledger"] == {"ok": True} and SECRET not in json.dumps(health)
     restarted.stop()
     assert restarted.proc.returncode == 0

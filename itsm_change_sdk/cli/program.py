@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -135,26 +134,33 @@ def status(program_file: Path, db: str | None, platform: str | None, as_json: bo
     """What the ledger holds for a program: effects by kind and state, training progress."""
     with open_workspace(db) as ws:
         program = load(program_file, platform, ws)
-        rows = ws.status(program)
-        counts = Counter((r.kind, r.state) for r in rows)
-        prompts = Counter(str(r.meta.get("prompt", "")) for r in rows if r.kind == "prompt")
-        prompted = Counter(str(r.meta.get("prompt", "")) for r in rows
-                           if r.kind == "prompt" and r.state == "done")
+        found = ws.ledger.effect_counts(program.id)
+        counts = found.by_state
+        queue = ws.ledger.event_counts(program.id)
+        dead = ws.ledger.dead_events(program.id, limit=5) if queue["dead"] else []
         if as_json:
-            training_rows = [r for r in rows if r.kind == "training" and r.state == "done"]
             echo_json({
                 "program": program.id,
                 "effects": [{"kind": kind, "state": state, "count": count}
                             for (kind, state), count in sorted(counts.items())],
-                "training": {"assigned": len(training_rows),
-                             "completed": sum(r.completed for r in training_rows)},
-                "failed": [{"key": r.key, "error": r.last_error}
-                           for r in rows if r.state == "failed"],
-                "prompts": {prompt_id: {"matched": matched, "prompted": prompted[prompt_id]}
-                            for prompt_id, matched in sorted(prompts.items())},
+                "training": {"assigned": found.training_assigned,
+                             "completed": found.training_completed},
+                "failed": [{"key": key, "error": error} for key, error in found.failed],
+                "prompts": {prompt_id: {"matched": matched, "prompted": prompted}
+                            for prompt_id, (matched, prompted) in sorted(found.prompts.items())},
+                "events": {**queue, "dead_letters": [
+                    {"id": row.id, "platform": row.platform, "event_id": row.event_id,
+                     "reason": row.error} for row in dead]},
             })
             return
-        if not rows:
+        for row in dead:
+            click.echo(printable(f"dead letter {row.id} ({row.platform} {row.kind} "
+                                 f"{row.event_id}): {row.error}"), err=True)
+        if dead:
+            click.echo(f"{queue['dead']} webhook events failed too often and are set aside: "
+                       f"'itsm-change events list {program_file}' shows them, 'events retry' "
+                       "or 'events drop' deals with them.", err=True)
+        if not counts:
             click.echo(f"{program.id}: nothing applied yet.")
             return
         if output.on_terminal():
@@ -165,17 +171,15 @@ def status(program_file: Path, db: str | None, platform: str | None, as_json: bo
             click.echo(f"{program.id}:")
             for (kind, state), count in sorted(counts.items()):
                 click.echo(f"  {kind:<17} {state:<8} {count:>6}")
-        training = [r for r in rows if r.kind == "training" and r.state == "done"]
-        if training:
-            done = sum(r.completed for r in training)
-            click.echo(f"  training completed: {done}/{len(training)} "
-                       f"({100 * done / len(training):.0f}%)")
-        for prompt_id, matched in sorted(prompts.items()):
+        if found.training_assigned:
+            done, assigned = found.training_completed, found.training_assigned
+            click.echo(f"  training completed: {done}/{assigned} "
+                       f"({100 * done / assigned:.0f}%)")
+        for prompt_id, (matched, prompted) in sorted(found.prompts.items()):
             click.echo(f"  prompt {prompt_id}: {matched} tickets matched, "
-                       f"{prompted[prompt_id]} prompted")
-        failed = [r for r in rows if r.state == "failed"]
-        for row in failed[:20]:
-            click.echo(printable(f"  failed {row.key}: {row.last_error}"))
+                       f"{prompted} prompted")
+        for key, error in found.failed[:20]:
+            click.echo(printable(f"  failed {key}: {error}"))
 
 
 @click.command()

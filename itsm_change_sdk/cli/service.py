@@ -37,9 +37,16 @@ log = logging.getLogger(__name__)
               help="Do not forward the sandbox's staff actions to the sandbox webhook.")
 @click.option("--processing-delay", envvar="ITSM_CHANGE_SERVE_PROCESSING_DELAY", default=0.0,
               type=click.FloatRange(0), hidden=True)
+@click.option("--max-attempts", envvar="ITSM_CHANGE_SERVE_MAX_ATTEMPTS", default=8,
+              show_default=True, type=click.IntRange(1),
+              help="Failures after which an event is set aside as a dead letter "
+                   "('itsm-change events').")
+@click.option("--event-retention-days", envvar="ITSM_CHANGE_SERVE_EVENT_RETENTION_DAYS",
+              default=30.0, show_default=True, type=click.FloatRange(min=1),
+              help="Days processed events are kept before they are deleted.")
 def serve(program_file: Path, db: str | None, platform: str | None, host: str, port: int,
           threads: int, tick: float, max_body: int, sync_mode: str, no_sandbox_events: bool,
-          processing_delay: float) -> None:
+          processing_delay: float, max_attempts: int, event_retention_days: float) -> None:
     """Serve webhooks for PROGRAM's platforms and run its schedule, until stopped.
 
     Endpoints: POST /webhooks/<platform> (one per enabled platform) and GET /healthz.
@@ -51,7 +58,8 @@ def serve(program_file: Path, db: str | None, platform: str | None, host: str, p
     options = ServeOptions(host=host, port=port, threads=threads, tick=tick,
                            max_body=max_body, sync=sync_mode,
                            processing_delay=processing_delay,
-                           forward_events=not no_sandbox_events)
+                           forward_events=not no_sandbox_events,
+                           max_attempts=max_attempts, retention_days=event_retention_days)
     with open_workspace(db) as ws:
         program = load(program_file, platform, ws)
         ws.enable_for(program)

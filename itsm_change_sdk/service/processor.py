@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 # How far back to look for a marked comment when the event did not carry it.
 COMMENT_WINDOW = timedelta(minutes=10)
 MAX_BACKOFF = 600
+MAX_ATTEMPTS = 8
+"""Failures after which an event becomes a dead letter (about 35 minutes of back-off)."""
+RETENTION = timedelta(days=30)
+"""How long processed events are kept (re-deliveries within it are recognised)."""
+SWEEP_EVERY = timedelta(minutes=10)
 INTAKE_QUIET = 0.05
 INTAKE_PAUSE = 0.005
 
@@ -46,13 +51,17 @@ class Processor:
     """Does the work one event asks for, through :class:`~itsm_change_sdk.sync.Syncer`."""
 
     def __init__(self, program: Program, platforms: Platforms, ledger: Ledger,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], *, max_attempts: int = MAX_ATTEMPTS,
+                 retention: timedelta = RETENTION) -> None:
         self.program = program
         self.platforms = platforms
         self.ledger = ledger
         self.clock = clock
         self.syncer = Syncer(program, platforms, ledger, clock)
         self.stats = ProcessorStats()
+        self.max_attempts = max(1, max_attempts)
+        self.retention = retention
+        self.swept: datetime | None = None
 
     def handle(self, event: TicketEvent) -> None:
         """Act on one event; raises when it should be tried again later."""
@@ -112,12 +121,20 @@ class Processor:
             self.stats.failed += 1
             message = f"{type(exc).__name__}: {exc}"
             self.stats.last_error = message
+            if row.attempts >= self.max_attempts:
+                self.stats.errors.pop(row.id, None)
+                self.ledger.bury_event(row.id, message, self.clock())
+                log.error("event %s (%s) failed %d times and is set aside as a dead letter: "
+                          "%s; 'itsm-change events retry' puts it back once the cause is "
+                          "fixed, 'itsm-change events drop' gives it up",
+                          row.event_id, row.platform, row.attempts, message)
+                return False
             self.stats.errors[row.id] = message
             backoff = timedelta(seconds=min(MAX_BACKOFF, 15 * 2 ** max(row.attempts - 1, 0)))
             self.ledger.fail_event(row.id, message, self.clock() + backoff)
-            log.error("event %s (%s, attempt %d) failed, retried in %ds: %s",
-                      row.event_id, row.platform, row.attempts, backoff.total_seconds(),
-                      message)
+            log.error("event %s (%s, attempt %d of %d) failed, retried in %ds: %s",
+                      row.event_id, row.platform, row.attempts, self.max_attempts,
+                      backoff.total_seconds(), message)
             return False
         self.stats.errors.pop(row.id, None)
         self.stats.processed += 1
@@ -140,6 +157,19 @@ class Processor:
                 done.append(row.id)
         self.ledger.finish_events(done, self.clock())
         return len(rows)
+
+    def sweep(self) -> int:
+        """Delete events processed longer ago than the retention (at most every ten
+        minutes), so the queue stays the size of its recent traffic; how many."""
+        now = self.clock()
+        if self.swept is not None and now - self.swept < SWEEP_EVERY:
+            return 0
+        self.swept = now
+        purged = self.ledger.purge_events(now - self.retention)
+        if purged:
+            log.info("events: %d processed before %s deleted (retention %s days)", purged,
+                     f"{now - self.retention:%Y-%m-%d}", f"{self.retention.days:g}")
+        return purged
 
 
 class EventWorker(threading.Thread):
@@ -183,4 +213,8 @@ class EventWorker(threading.Thread):
                 log.error("event worker: %s: %s", type(exc).__name__, exc)
                 busy = False
             if not busy:
+                try:
+                    self.processor.sweep()
+                except Exception as exc:  # the ledger is down: the next idle moment retries
+                    log.error("event retention sweep: %s: %s", type(exc).__name__, exc)
                 self.wake.wait(self.poll)

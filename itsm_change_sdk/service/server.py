@@ -12,6 +12,7 @@ import secrets as secrets_module
 import signal
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from types import FrameType
 from typing import Any
 
@@ -21,7 +22,7 @@ from ..workspace import Workspace
 from .app import DEFAULT_MAX_BODY, ServiceApp
 from .forwarding import ForwarderThread
 from .intake import Intake
-from .processor import EventWorker, Processor
+from .processor import MAX_ATTEMPTS, RETENTION, EventWorker, Processor
 from .scheduler import Scheduler, SchedulerThread
 
 __all__ = ["EventService", "ServeOptions", "webhook_secret"]
@@ -47,6 +48,10 @@ class ServeOptions:
     forward_events: bool = True
     """Forward the events of platforms that cannot call a webhook (the sandbox's staff
     actions) to this service's webhook for that platform."""
+    max_attempts: int = MAX_ATTEMPTS
+    """Failures after which an event is set aside as a dead letter."""
+    retention_days: float = RETENTION.days
+    """Days processed events are kept before the sweep deletes them."""
 
 
 def webhook_secret(ws: Workspace, platform: str) -> str | None:
@@ -76,7 +81,9 @@ class EventService:
                 # Only this process signs a forwarded platform's events: its own secret will do.
                 self.secrets[name] = secrets_module.token_hex(32)
                 self.generated.add(name)
-        self.processor = Processor(program, ws.platforms, ws.ledger, ws.clock)
+        self.processor = Processor(program, ws.platforms, ws.ledger, ws.clock,
+                                   max_attempts=options.max_attempts,
+                                   retention=timedelta(days=options.retention_days))
         self.worker = EventWorker(self.processor, options.poll, options.processing_delay)
         self.intake = Intake(ws.platforms, ws.ledger, self.secrets, clock=ws.clock,
                              on_recorded=self.worker.notify, program=program.id)
@@ -96,9 +103,17 @@ class EventService:
         healthy = True
         try:
             counts = self.ws.ledger.event_counts(self.program.id)
+            dead = self.ws.ledger.dead_events(self.program.id, limit=5) if counts["dead"] else []
             document["ledger"] = {"ok": True}
-            document["events"] = {**counts, "backlog": counts["received"] - counts["processed"],
-                                  "failing": len(self.processor.stats.errors)}
+            document["events"] = {
+                **counts,
+                "backlog": counts["received"] - counts["processed"] - counts["dead"],
+                "failing": len(self.processor.stats.errors),
+                "dead_letters": [{"id": row.id, "platform": row.platform,
+                                  "event_id": row.event_id, "kind": row.kind,
+                                  "attempts": row.attempts, "reason": row.error}
+                                 for row in dead],
+            }
         except Exception as exc:
             healthy = False
             document["ledger"] = {"ok": False, "error": type(exc).__name__}
