@@ -269,9 +269,28 @@ def get_plugin_manager(load_entry_points: bool = True) -> PluginManager:
     return pm
 
 
+def _register_each(pm: pluggy.PluginManager, hook_name: str, register: object,
+                   what: str) -> None:
+    """Call a registration hook plugin by plugin, as pluggy would (last registered first):
+    one that raises is named and left out, and every other plugin still registers."""
+    impls = getattr(pm.hook, hook_name).get_hookimpls()
+    if any(impl.hookwrapper or impl.wrapper for impl in impls):
+        getattr(pm.hook, hook_name)(register=register)
+        return
+    for impl in reversed(impls):
+        try:
+            impl.function(*[{"register": register}[arg] for arg in impl.argnames])
+        except Exception as exc:  # third-party code: name it, never a traceback
+            why = (f"plugin {impl.plugin_name!r} failed in {hook_name} ({exc!r}); its {what} "
+                   "are left out until it is fixed or reinstalled")
+            if isinstance(pm, PluginManager):
+                pm.skipped.setdefault(impl.plugin_name, why)
+            _warn_once(why)
+
+
 def platform_registry(pm: pluggy.PluginManager) -> PlatformRegistry:
     registry = PlatformRegistry()
-    pm.hook.itsm_change_register_platforms(register=registry)
+    _register_each(pm, "itsm_change_register_platforms", registry, "platforms")
     return registry
 
 
@@ -291,13 +310,13 @@ def platform_spec(pm: pluggy.PluginManager, name: str) -> PlatformSpec:
 
 def channel_registry(pm: pluggy.PluginManager) -> ChannelRegistry:
     registry = ChannelRegistry()
-    pm.hook.itsm_change_register_channels(register=registry)
+    _register_each(pm, "itsm_change_register_channels", registry, "channels")
     return registry
 
 
 def metric_registry(pm: pluggy.PluginManager) -> MetricRegistry:
     registry = MetricRegistry()
-    pm.hook.itsm_change_register_metric_kinds(register=registry)
+    _register_each(pm, "itsm_change_register_metric_kinds", registry, "metric kinds")
     return registry
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,8 +11,10 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from itsm_change_sdk import Workspace, hookimpl, plugins
+from itsm_change_sdk.cli import cli
 from itsm_change_sdk.errors import PluginError
 
 TYPO_PLUGIN = """
@@ -72,6 +75,30 @@ def test_a_misspelt_plugin_name_in_the_environment_is_answered(variable, monkeyp
     plugins.get_plugin_manager()
     assert f"{variable} names 'itsm_change_sdk.metric'" in caplog.text
     assert "did you mean 'itsm_change_sdk.metrics'?" in caplog.text
+
+
+RAISING_PLATFORM = """
+from itsm_change_sdk import hookimpl
+
+@hookimpl
+def itsm_change_register_platforms(register):
+    raise RuntimeError("settings schema missing")
+"""
+
+
+def test_a_plugin_raising_while_registering_platforms_is_named_and_left_out(
+        installed, caplog):
+    installed(raising_platform=RAISING_PLATFORM)
+    result = CliRunner().invoke(cli, ["plugins", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert "'raising_platform' failed in itsm_change_register_platforms" in caplog.text
+    assert "settings schema missing" in caplog.text
+    found = json.loads(result.stdout)
+    assert "sandbox" in {p["name"] for p in found["plugins"] if p["kind"] == "platform"}
+    assert "raising_platform" in found["skipped"]
+    doctor = CliRunner().invoke(cli, ["doctor", "--platform", "sandbox"],
+                                catch_exceptions=False)
+    assert doctor.exit_code == 0, doctor.output
 
 
 def test_cli_help_and_commands_work_beside_a_faulty_plugin(tmp_path):
