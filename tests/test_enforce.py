@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -100,3 +101,49 @@ def test_the_program_file_says_advisory_or_enforce(tmp_path):
         load_program(tmp_path / "bad.yaml")
     assert "gates: expected one of advisory, enforce, found the text 'strict'" in str(
         found.value)
+
+
+def test_a_held_wave_end_to_end_on_the_command_line(tmp_path):
+    """Through the CLI: apply holds the closed wave, --force --note applies it and records
+    the note once, and the held writes were never made before the override."""
+    from click.testing import CliRunner
+
+    from itsm_change_sdk.cli import cli
+
+    def run(*args: object):
+        return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+    program_file = tmp_path / "enforced.yaml"
+    program_file.write_text(EXAMPLE.read_text().replace(
+        "training_threshold: 0.8", "training_threshold: 0.8\ngates: enforce"))
+    assert run("demo", "--weeks", "1").exit_code == 0
+    when = "2027-03-02T09:00"
+
+    held = run("--as-of", when, "apply", program_file)
+    assert held.exit_code == 1, held.output
+    assert "Gate for wave-2 is CLOSED (gates: enforce):" in held.output
+    assert "  [--] sign-off by priya-nair (Priya Nair, Service Desk escalations): missing" \
+        in held.output
+    assert re.search(r"Held back \d+ writes of wave-2 until the gate opens", held.output)
+
+    def wave_2_rows():
+        with Workspace() as ws:
+            return [r for r in ws.ledger.effects("portal-rollout")
+                    if r.meta.get("unit") in WAVE_2_UNITS and r.state == "done"]
+
+    assert wave_2_rows() == []
+    again = run("--as-of", when, "apply", program_file)
+    assert again.exit_code == 1 and wave_2_rows() == []
+
+    forced = run("--as-of", when, "apply", program_file, "--force", "--note",
+                 "pilot reviewed with the sponsor")
+    assert forced.exit_code == 0, forced.output
+    assert "Applying anyway (--force); note recorded." in forced.output
+    assert {r.meta.get("unit") for r in wave_2_rows()} == WAVE_2_UNITS
+    with Workspace() as ws:
+        overrides = [s for s in ws.ledger.signoffs("portal-rollout") if s.member == FORCED_BY]
+    assert [(s.wave, s.note) for s in overrides] == [("wave-2", "pilot reviewed with the sponsor")]
+
+    repeat = run("--as-of", when, "apply", program_file, "--force", "--note", "again")
+    assert "an override was recorded earlier" in repeat.output
+    assert "0 created" in repeat.output
