@@ -133,6 +133,8 @@ def without_hookimpl(platform: object, hook: str) -> object:
 
 SWEEP_TICKETS = 150
 """Matching tickets for the sweep test: more than one write batch (100), over 15 pages."""
+LARGE_SWEEP = 1050
+"""Matching tickets for the large sweep: more than ten pages of 100 and ten write batches."""
 
 
 def _prompt_program(platform: str) -> Program:
@@ -523,6 +525,58 @@ class PlatformContract:
             second = Syncer(program, platforms, ledger, lambda: BASE + timedelta(days=2)).run()
             assert second.errors == [] and second.prompts == 0
             assert len(self.records(double, EffectKind.PROMPT)) == matching
+        finally:
+            platforms.pm.unregister(name=Platforms.plugin_name(double.name))
+            ledger.close()
+
+    def test_a_thousand_matching_tickets_are_each_prompted_once(
+            self, platform: Any, double: PlatformDouble, tmp_path: Path) -> None:
+        """1,050 matching tickets at the platform's own page size, one sync: every one
+        prompted exactly once; the next sync posts nothing; and what a sync reads grows with
+        what changed (counted with the double's ``request_count()`` where it has one: new
+        tickets cost at most a listing page per cursor, and one read and one note each)."""
+        matching = LARGE_SWEEP
+        for i in range(matching):
+            double.add_ticket(title=f"reset {i}", category="password reset",
+                              group="Service Desk Tier 1", opened_at=BASE + timedelta(seconds=i))
+        program = _prompt_program(double.name)
+        ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+        platforms = Platforms(get_plugin_manager(load_entry_points=False))
+        platforms.add(double.name, platform)
+        try:
+            first = Syncer(program, platforms, ledger, lambda: BASE + timedelta(days=1)).run()
+            assert first.errors == []
+            notes = [r.ticket_id for r in self.records(double, EffectKind.PROMPT)]
+            assert len(notes) == matching and len(set(notes)) == matching
+            # The notes moved their tickets' update times: this sync reads them once more,
+            # finds each prompted already and writes nothing.
+            second = Syncer(program, platforms, ledger, lambda: BASE + timedelta(days=2)).run()
+            assert second.errors == [] and second.prompts == 0
+            assert len(self.records(double, EffectKind.PROMPT)) == matching
+            counted = getattr(double, "request_count", None)
+            if counted is None:
+                return
+            cursors = len([c for c in ("comments", "survey", "prompts")
+                           if c != "survey" or platforms.implements(
+                               double.name, "itsm_change_collect_survey_answers")])
+            before = counted()
+            quiet = Syncer(program, platforms, ledger, lambda: BASE + timedelta(days=3)).run()
+            assert quiet.errors == [] and quiet.prompts == 0
+            quiet_cost = counted() - before
+            new = [double.add_ticket(title=f"new {i}", category="password reset",
+                                     group="Service Desk Tier 1",
+                                     opened_at=BASE + timedelta(days=3, minutes=i))
+                   for i in range(3)]
+            before = counted()
+            busy = Syncer(program, platforms, ledger, lambda: BASE + timedelta(days=4)).run()
+            assert busy.errors == [] and busy.prompts == len(new)
+            # The contract's tickets are dated ahead of the real clock, past which no cursor
+            # moves, so both syncs re-read what the notes touched; what three new tickets
+            # add to that is what they cost: at most a listing page per cursor, and one read
+            # and one note per ticket.
+            added = counted() - before - quiet_cost
+            assert added <= cursors + 2 * len(new), \
+                f"{added} requests more for {len(new)} new tickets than for none"
         finally:
             platforms.pm.unregister(name=Platforms.plugin_name(double.name))
             ledger.close()

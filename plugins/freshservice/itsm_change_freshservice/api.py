@@ -9,6 +9,7 @@ plan is known, and a 429's ``Retry-After`` is honoured either way.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -30,6 +31,8 @@ from itsm_change_sdk.http import (
 )
 
 __all__ = ["PLAN_LIMITS", "FreshserviceAPI", "FreshservicePacer", "endpoint_class", "error_body"]
+
+log = logging.getLogger(__name__)
 
 PLAN_LIMITS: dict[str, dict[str, int]] = {
     "starter": {"total": 100, "list_tickets": 40, "ticket": 50, "list_agents": 40},
@@ -198,7 +201,8 @@ class FreshserviceAPI:
         more tickets match, the query is split by update day, halving the window from
         ``since`` (or :data:`EARLIEST`) to tomorrow until each part fits; overlapping edges
         are read twice and each ticket given once. A single day with more matches than ten
-        pages hold is an error that says so, never a fall-back to the whole ticket list.
+        pages hold is read through the ticket list from that day (see :meth:`_day_from_list`),
+        never the whole ticket list.
         """
         items, total = self._filter_page(query, 1)
         if total is None or total <= FILTER_PAGES * FILTER_PAGE_SIZE:
@@ -249,11 +253,20 @@ class FreshserviceAPI:
             yield from self._filter_window(query, first, middle)
             yield from self._filter_window(query, middle + timedelta(days=1), last)
         else:
-            raise ConfigurationError(
-                f"freshservice: {total} tickets updated on {first.isoformat()} match the "
-                f"filter query {query!r}, more than the filter endpoint's "
-                f"{FILTER_PAGES} pages of {FILTER_PAGE_SIZE}; narrow the prompt's filter "
-                "(categories, groups, priorities)")
+            yield from self._day_from_list(first)
+
+    def _day_from_list(self, day: date) -> Iterator[dict[str, Any]]:
+        """One update day holds more matches than the filter endpoint's ten pages and the
+        filter query has no finer time than a day: read that day through the ticket list
+        (``updated_since`` takes a time; it has no page cap), keeping the tickets updated
+        that day. The caller applies the prompt's filter to them. This reads the tickets
+        changed since that day, never the whole list."""
+        log.info("freshservice: more than %d filter matches updated on %s; reading that day "
+                 "from the ticket list", FILTER_PAGES * FILTER_PAGE_SIZE, day.isoformat())
+        for ticket in self.tickets(updated_since=f"{day.isoformat()}T00:00:00Z"):
+            updated = str(ticket.get("updated_at") or "")
+            if updated[:10] == day.isoformat():
+                yield ticket
 
     def ticket(self, ticket_id: int, include: str | None = None) -> dict[str, Any]:
         params = self._params(include=include)

@@ -349,6 +349,11 @@ class FakeFreshservice:
     def write_calls(self) -> int:
         return self._writes
 
+    def request_count(self) -> int:
+        """API requests received so far, reads and writes (the contract counts what a sync
+        costs with it)."""
+        return len(self.requests)
+
     def set_page_size(self, size: int) -> None:
         self.page_size = size
 

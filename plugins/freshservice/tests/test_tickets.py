@@ -9,7 +9,7 @@ import pytest
 from itsm_change_freshservice.mapping import key_tag
 from itsm_change_freshservice.query import MAX_QUERY, tag_queries
 
-from itsm_change_sdk.errors import ConfigurationError, InvalidRequest
+from itsm_change_sdk.errors import InvalidRequest
 from itsm_change_sdk.model import Program, Survey, TicketFilter
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -137,16 +137,23 @@ class TestFindTickets:
         assert max(pages) <= 10
         assert fake.calls("GET", "/api/v2/tickets") == [], "no fall-back to the full list"
 
-    def test_more_matches_on_one_day_than_ten_pages_say_what_to_change(self, platform, fake):
+    def test_more_matches_on_one_day_than_ten_pages_are_read_from_that_days_list(
+            self, platform, fake):
+        """The filter query has no finer time than a day: a day with more than 300 matches
+        is read through the ticket list from that day, every match once."""
         start = datetime(2027, 1, 4, 9, tzinfo=UTC)
+        fake.add_ticket(title="reset earlier", category="password reset",
+                        opened_at=start - timedelta(days=20))
         for i in range(310):
             fake.add_ticket(title=f"reset {i}", category="password reset",
                             opened_at=start + timedelta(seconds=i))
-        with pytest.raises(ConfigurationError, match=r"310 tickets updated on 2027-01-04 .*"
-                           r"narrow the prompt's filter"):
-            list(platform.itsm_change_find_tickets(
-                filter=TicketFilter(categories=("password reset",)),
-                since=start - timedelta(days=1), open_only=True))
+        fake.add_ticket(title="hardware", category="hardware", opened_at=start)
+        found = list(platform.itsm_change_find_tickets(
+            filter=TicketFilter(categories=("password reset",)),
+            since=start - timedelta(days=1), open_only=True))
+        assert sorted(t.title for t in found) == sorted(f"reset {i}" for i in range(310))
+        lists = fake.calls("GET", "/api/v2/tickets")
+        assert lists and {params(c)["updated_since"] for c in lists} == {"2027-01-04T00:00:00Z"}
 
     def test_a_rejected_filter_query_fails_with_freshservice_words_and_reads_no_list(
             self, platform, fake):

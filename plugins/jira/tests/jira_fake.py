@@ -432,6 +432,11 @@ class FakeJira:
     def write_calls(self) -> int:
         return self.writes
 
+    def request_count(self) -> int:
+        """API requests received so far, reads and writes (the contract counts what a sync
+        costs with it)."""
+        return len(self.requests_log)
+
     def set_page_size(self, size: int) -> None:
         self.page_size = size
 

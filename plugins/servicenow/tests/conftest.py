@@ -87,6 +87,7 @@ class ServiceNowFake:
         self.counter = itertools.count(1)
         self.max_page: int | None = None
         self.writes = 0
+        self.requests = 0
         self.fail_writes: list[bool] = []
         self.refusals: list[tuple[int, str]] = []
         self.unservice_once: set[str] = set()
@@ -266,6 +267,11 @@ class ServiceNowFake:
     def write_calls(self) -> int:
         return self.writes
 
+    def request_count(self) -> int:
+        """API requests received so far, reads and writes (the contract counts what a sync
+        costs with it)."""
+        return self.requests
+
     def set_page_size(self, size: int) -> None:
         self.max_page = size
 
@@ -376,6 +382,7 @@ class ServiceNowFake:
         return False
 
     def _guard(self, request: requests.PreparedRequest) -> tuple[int, dict, str] | None:
+        self.requests += 1
         if self.throttle:
             wait = self.throttle.pop(0)
             status, headers, body = self.error(429, "Too Many Requests",
