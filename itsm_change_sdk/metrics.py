@@ -619,12 +619,26 @@ def compile_filter(flt: TicketFilter) -> Callable[[Ticket], bool]:
 
 
 def known_at(ticket: Ticket, as_of: datetime) -> Ticket | None:
-    """The ticket as it stood at ``as_of``: None if it was not opened yet, open again if it
-    was resolved later. (Reopen and reassignment counts are the platform's current ones.)"""
+    """The ticket as it stood at ``as_of``: None if it was not opened yet, open if it was
+    resolved later, and only the reopen and reassignment counts known then.
+
+    Platforms report only the current counts. For a ticket whose last resolution came before
+    ``as_of`` they are the counts of then, since a reopening is followed by a new resolution.
+    A ticket open now whose platform kept the old resolution time, and that changed after
+    ``as_of``, may have been reopened since: a positive count is then not known for
+    ``as_of`` (None, so metrics count it apart as unknown, never as a hit or a miss).
+    """
     if ticket.opened_at > as_of:
         return None
     if ticket.resolved_at is not None and ticket.resolved_at > as_of:
         return dataclasses.replace(ticket, resolved_at=None, state="open")
+    if ticket.resolved_at is not None and ticket.is_open:
+        if ticket.updated_at <= as_of:  # reopened by then: open at as_of
+            return dataclasses.replace(ticket, resolved_at=None)
+        return dataclasses.replace(
+            ticket,
+            reopen_count=None if ticket.reopen_count else ticket.reopen_count,
+            reassignment_count=None if ticket.reassignment_count else ticket.reassignment_count)
     return ticket
 
 

@@ -122,13 +122,14 @@ def build_report(program: Program, ledger: Ledger, tickets: Iterable[Ticket],
         feedback=feedback, prompts=split.finish(as_of), signoffs=signoffs, gates=gates,
         tickets_read=engine.tickets_seen,
         verdict=verdict(program, goals, gates, feedback, as_of), notes=notes,
-        voices=_voices(program, ledger, responses),
+        voices=_voices(program, ledger, responses, as_of),
     )
 
 
-def _voices(program: Program, ledger: Ledger,
-             marked: list[FeedbackResponse]) -> list[ThemeVoice]:
-    """Themes over marked and inferred comments, when the program reads unmarked ones."""
+def _voices(program: Program, ledger: Ledger, marked: list[FeedbackResponse],
+            as_of: datetime) -> list[ThemeVoice]:
+    """Themes over marked and inferred comments written by ``as_of`` (``marked`` is
+    filtered already), when the program reads unmarked ones."""
     if not program.unmarked_feedback.enabled:
         return []
     from ..insights import require_insights
@@ -137,7 +138,9 @@ def _voices(program: Program, ledger: Ledger,
     from ..insights.voices import what_people_say
 
     comments = [r for r in marked if r.source == "comment"]
-    return what_people_say(comments + list(ledger.feedback(program.id, inferred=True)))
+    inferred = [r for r in ledger.feedback(program.id, inferred=True)
+                if r.submitted_at <= as_of]
+    return what_people_say(comments + inferred)
 
 
 def _row_known_at(row: EffectRow, as_of: datetime) -> EffectRow | None:
