@@ -103,9 +103,10 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, as_of: datetime | None) -
 
 
 def _register() -> None:
-    from . import admin, db, events, feedback, program, report, sandbox, scaffold, service
+    from . import admin, db, events, feedback, program, report, sandbox, scaffold, service, worker
 
-    for module in (program, admin, sandbox, service, events, report, db, feedback, scaffold):
+    for module in (program, admin, sandbox, service, worker, events, report, db, feedback,
+                   scaffold):
         module.register(cli)
     from ..plugins import get_plugin_manager
 

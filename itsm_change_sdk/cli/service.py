@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
               help="Poll platforms each tick: auto = those without a webhook secret.")
 @click.option("--no-sandbox-events", is_flag=True,
               help="Do not forward the sandbox's staff actions to the sandbox webhook.")
+@click.option("--engine", envvar="ITSM_CHANGE_SERVE_ENGINE", default="embedded",
+              show_default=True, type=click.Choice(["embedded", "celery"]),
+              help="Process events here (embedded), or enqueue them for 'itsm-change worker' "
+                   "processes (celery; see docs/deployment.md).")
 @click.option("--processing-delay", envvar="ITSM_CHANGE_SERVE_PROCESSING_DELAY", default=0.0,
               type=click.FloatRange(0), hidden=True)
 @click.option("--max-attempts", envvar="ITSM_CHANGE_SERVE_MAX_ATTEMPTS", default=8,
@@ -46,7 +50,8 @@ log = logging.getLogger(__name__)
               help="Days processed events are kept before they are deleted.")
 def serve(program_file: Path, db: str | None, platform: str | None, host: str, port: int,
           threads: int, tick: float, max_body: int, sync_mode: str, no_sandbox_events: bool,
-          processing_delay: float, max_attempts: int, event_retention_days: float) -> None:
+          engine: str, processing_delay: float, max_attempts: int,
+          event_retention_days: float) -> None:
     """Serve webhooks for PROGRAM's platforms and run its schedule, until stopped.
 
     Endpoints: POST /webhooks/<platform> (one per enabled platform) and GET /healthz.
@@ -59,14 +64,20 @@ def serve(program_file: Path, db: str | None, platform: str | None, host: str, p
                            max_body=max_body, sync=sync_mode,
                            processing_delay=processing_delay,
                            forward_events=not no_sandbox_events,
-                           max_attempts=max_attempts, retention_days=event_retention_days)
+                           max_attempts=max_attempts, retention_days=event_retention_days,
+                           engine=engine)
+    if engine == "celery":
+        from .worker import _require_celery
+
+        _require_celery()
     with open_workspace(db) as ws:
         program = load(program_file, platform, ws)
         ws.enable_for(program)
         service = EventService(ws, program, options)
         url = service.start()
-        click.echo(f"Serving {program.id} on {url} (threads {threads}, tick {tick:g}s)",
-                   err=False)
+        runs = "events and ticks run on the Celery workers" if engine == "celery" \
+            else f"tick {tick:g}s"
+        click.echo(f"Serving {program.id} on {url} (threads {threads}, {runs})", err=False)
         for name in ws.platforms.instances:
             if name in service.generated:
                 how = f"signed with a per-process secret ({name} events forwarded)"

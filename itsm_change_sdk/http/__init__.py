@@ -1,6 +1,6 @@
 """Shared HTTP plumbing for platform plugins: transport, retries, pacing, pagination, redaction."""
 
-from .pacing import BudgetPacer, KeyedLimiter, Pacer
+from .pacing import BudgetPacer, KeyedLimiter, Pacer, SharedLimit, shared_limit, use_shared_limit
 from .pagination import paginate_link, paginate_offset, paginate_token
 from .redact import REDACTED, Redactor, redact_url
 from .retry import RetryPolicy, create_once, is_uncertain, parse_rate_limit_reset, parse_retry_after
@@ -14,6 +14,7 @@ __all__ = [
     "Pacer",
     "Redactor",
     "RetryPolicy",
+    "SharedLimit",
     "Transport",
     "create_once",
     "default_error_parser",
@@ -24,4 +25,6 @@ __all__ = [
     "parse_rate_limit_reset",
     "parse_retry_after",
     "redact_url",
+    "shared_limit",
+    "use_shared_limit",
 ]

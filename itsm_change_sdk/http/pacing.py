@@ -7,6 +7,10 @@ Two shapes cover the platforms we talk to:
   and spreads what is left over the rest of the window.
 * :class:`KeyedLimiter` caps calls per key in a sliding window (Jira allows about 20 writes
   per 2 seconds to one issue).
+
+Both pace one process. Where several processes call the same platform instance (Celery
+workers), :func:`use_shared_limit` installs a budget they all draw from (see
+:mod:`itsm_change_sdk.cluster.ratelimit`); without one, each process paces alone.
 """
 
 from __future__ import annotations
@@ -16,10 +20,33 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .retry import parse_rate_limit_reset
 
-__all__ = ["BudgetPacer", "KeyedLimiter", "Pacer"]
+__all__ = ["BudgetPacer", "KeyedLimiter", "Pacer", "SharedLimit", "shared_limit",
+           "use_shared_limit"]
+
+
+class SharedLimit(Protocol):
+    """A rate limit shared by every process that calls a platform instance."""
+
+    def acquire(self, platform: str, base_url: str) -> None:
+        """Wait until one more call to this instance fits its budget, then take it."""
+
+
+_shared: SharedLimit | None = None
+
+
+def use_shared_limit(limit: SharedLimit | None) -> None:
+    """Make every :class:`~itsm_change_sdk.http.Transport` of this process draw from
+    ``limit`` before each request (None: back to pacing alone)."""
+    global _shared
+    _shared = limit
+
+
+def shared_limit() -> SharedLimit | None:
+    return _shared
 
 
 class Pacer:

@@ -24,7 +24,7 @@ from ..errors import (
     TimeoutException,
     TransportError,
 )
-from .pacing import Pacer
+from .pacing import Pacer, shared_limit
 from .redact import Redactor, redact_url
 from .retry import IDEMPOTENT_METHODS, RETRYABLE_STATUSES, RetryPolicy, wait_hint
 
@@ -172,6 +172,9 @@ class Transport:
         """One request, with its failure mapped to an :class:`~itsm_change_sdk.errors.APIError`."""
         url = self.url(path)
         self.pacer.before_request(method, url)
+        shared = shared_limit()
+        if shared is not None:
+            shared.acquire(self.platform, self.base_url)
         started = time.monotonic()
         self.calls += 1
         try:

@@ -45,12 +45,15 @@ class Intake:
     :param secrets: each platform's configured ``webhook_secret`` (None where unset: the
         platform's parse hook then refuses every request, as it must).
     :param on_recorded: called after new events were committed (wakes the processor).
+    :param on_events: called with the newly recorded events after their commit (the
+        cluster engine enqueues a task per event).
     """
 
     def __init__(self, platforms: Platforms, ledger: Ledger,
                  secrets: Mapping[str, str | None], *,
                  clock: Callable[[], datetime] = utcnow,
                  on_recorded: Callable[[], None] | None = None,
+                 on_events: Callable[[list[TicketEvent]], None] | None = None,
                  program: str = "") -> None:
         self.program = program
         self.platforms = platforms
@@ -58,6 +61,7 @@ class Intake:
         self.secrets = dict(secrets)
         self.clock = clock
         self.on_recorded = on_recorded
+        self.on_events = on_events
         self.redact = Redactor(self.secrets.values())
         self.committer: GroupCommitter | None = None
         if ledger.engine.dialect.name in ("sqlite", "postgresql"):
@@ -92,14 +96,17 @@ class Intake:
                       type(exc).__name__)
             return IntakeResult(500, {"error": "the event could not be parsed; see the log"})
         try:
-            recorded, duplicates = self._record(events)
+            fresh = self._record(events)
         except (SQLAlchemyError, ITSMError) as exc:
             # Not acknowledged: the platform re-delivers, and a re-delivery is de-duplicated.
             log.error("webhook %s: the ledger refused the event: %s", platform,
                       type(exc).__name__)
             return IntakeResult(503, {"error": "the ledger is unavailable; retry later"})
+        recorded, duplicates = len(fresh), len(events) - len(fresh)
         if recorded and self.on_recorded is not None:
             self.on_recorded()
+        if fresh and self.on_events is not None:
+            self.on_events(fresh)
         log.info("webhook %s from %s: %d recorded, %d duplicates", platform, remote,
                  recorded, duplicates)
         status = 202 if recorded else 200
@@ -117,13 +124,13 @@ class Intake:
                 raise WebhookRejected(422, "the request carries an event for another platform")
         return list(events)
 
-    def _record(self, events: list[TicketEvent]) -> tuple[int, int]:
+    def _record(self, events: list[TicketEvent]) -> list[TicketEvent]:
+        """The events newly recorded (re-deliveries left out), once committed."""
         if not events:
-            return 0, 0
+            return []
         items = [(e, event_to_payload(e)) for e in events]
         if self.committer is not None:
             fresh = self.committer.add(items, self.clock())
         else:
             fresh = self.ledger.add_events(items, self.clock(), self.program)
-        recorded = sum(fresh)
-        return recorded, len(fresh) - recorded
+        return [event for event, new in zip(events, fresh, strict=True) if new]

@@ -30,6 +30,7 @@ __all__ = ["EventService", "ServeOptions", "webhook_secret"]
 log = logging.getLogger(__name__)
 
 SYNC_MODES = ("auto", "always", "never")
+ENGINES = ("embedded", "celery")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,9 @@ class ServeOptions:
     """Failures after which an event is set aside as a dead letter."""
     retention_days: float = RETENTION.days
     """Days processed events are kept before the sweep deletes them."""
+    engine: str = "embedded"
+    """``embedded`` processes events and ticks in this process; ``celery`` records events
+    and enqueues them for the workers (``itsm-change worker``), which also run the ticks."""
 
 
 def webhook_secret(ws: Workspace, platform: str) -> str | None:
@@ -68,6 +72,8 @@ class EventService:
     def __init__(self, ws: Workspace, program: Program, options: ServeOptions) -> None:
         if options.sync not in SYNC_MODES:
             raise ValueError(f"sync must be one of {SYNC_MODES}")
+        if options.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}")
         self.ws = ws
         self.program = program
         self.options = options
@@ -85,8 +91,15 @@ class EventService:
                                    max_attempts=options.max_attempts,
                                    retention=timedelta(days=options.retention_days))
         self.worker = EventWorker(self.processor, options.poll, options.processing_delay)
+        self.cluster: Any = None
+        if options.engine == "celery":
+            from ..cluster.service import ClusterLink
+
+            self.cluster = ClusterLink(program.id)
         self.intake = Intake(ws.platforms, ws.ledger, self.secrets, clock=ws.clock,
-                             on_recorded=self.worker.notify, program=program.id)
+                             on_recorded=None if self.cluster else self.worker.notify,
+                             on_events=self.cluster.enqueue if self.cluster else None,
+                             program=program.id)
         self.polled = [p for p in program.platforms if p in ws.platforms.instances and (
             options.sync == "always" or (options.sync == "auto" and not self.secrets.get(p)))]
         self.scheduler = Scheduler(ws, program, self.polled)
@@ -127,7 +140,11 @@ class EventService:
             "last_run": ran.finished.isoformat() if ran else None,
             "last_error": last.error if last else None,
             "stale": stale and self.scheduler_thread.is_alive(),
+            "runs_in": "workers" if self.cluster is not None else "this process",
         }
+        if self.cluster is not None:
+            document["cluster"] = self.cluster.health()
+            healthy = healthy and document["cluster"]["broker"] == "ok"
         document["platforms"] = {
             name: {"webhook": bool(self.secrets.get(name)), "polled": name in self.polled}
             for name in self.ws.platforms.instances}
@@ -151,8 +168,10 @@ class EventService:
         connect = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
         port = int(self.server.effective_port)
         self.url = f"http://{connect}:{port}"
-        self.worker.start()
-        self.scheduler_thread.start()
+        if self.cluster is None:
+            # With Celery the workers process the events and run the ticks.
+            self.worker.start()
+            self.scheduler_thread.start()
         self._start_forwarders()
         return self.url
 
