@@ -40,7 +40,8 @@ def drop_prefix(client, prefix: str) -> None:
         client.delete(*keys[start:start + 500])
 
 
-def program_text(now: datetime, announce_at: datetime | None = None) -> str:
+def program_text(now: datetime, announce_at: datetime | None = None,
+                 training: bool = False) -> str:
     start = (now - timedelta(days=3)).date()
     today = now.date()
     announce = "" if announce_at is None else f"""
@@ -48,6 +49,11 @@ communications:
   - {{id: midrun, title: Mid-run notice, channel: announcement, audience: [desk],
      at: "{announce_at.replace(microsecond=0).isoformat()}",
      template: "{{program}} changes for {{unit}}."}}"""
+    if training:
+        announce += """
+training:
+  - {id: basics, title: Basics, objectives: [Log a portal ticket], audience: [desk],
+     due_days: 7}"""
     return f"""
 id: grid
 title: Cluster test
@@ -154,3 +160,66 @@ def signed(payload: dict) -> tuple[bytes, dict[str, str]]:
 
     raw = json.dumps(payload).encode()
     return raw, {"X-Sandbox-Signature": sign(raw, SECRET)}
+
+
+def slow_sandbox() -> None:
+    """Make this process's sandbox a slower platform, from the environment: each hook call
+    takes ``ITSM_CHANGE_TEST_CALL_SECONDS`` more, and a training batch waits
+    ``ITSM_CHANGE_TEST_PAUSE_AFTER_WRITE`` seconds after its write (a worker killed then has
+    written but not recorded)."""
+    import functools
+
+    from itsm_change_sdk.sandbox.platform import SandboxPlatform
+
+    latency = float(os.environ.get("ITSM_CHANGE_TEST_CALL_SECONDS", "0") or 0)
+    pause = float(os.environ.get("ITSM_CHANGE_TEST_PAUSE_AFTER_WRITE", "0") or 0)
+    for name in dir(SandboxPlatform):
+        if not name.startswith("itsm_change_") or name in (
+                "itsm_change_parse_webhook", "itsm_change_event_forwarder",
+                "itsm_change_doctor", "itsm_change_install"):
+            continue
+        original = getattr(SandboxPlatform, name)
+
+        def wrapped(self, *args, __original=original, __name=name, **kwargs):
+            if latency:
+                time.sleep(latency)
+            result = __original(self, *args, **kwargs)
+            if pause and __name == "itsm_change_publish_training":
+                time.sleep(pause)
+            return result
+
+        setattr(SandboxPlatform, name, functools.wraps(original)(wrapped))
+
+
+def start_slow_worker(program: Path, env: dict[str, str], name: str, *extra: str) -> Proc:
+    """A worker whose sandbox is made slower by :func:`slow_sandbox`."""
+    here = str(Path(__file__).parent)
+    code = (f"import sys; sys.path.insert(0, {here!r}); import cluster_support; "
+            "cluster_support.slow_sandbox(); from itsm_change_sdk.cli import main; main()")
+    return Proc([sys.executable, "-c", code, "worker", str(program), "--pool", "solo",
+                 "--name", f"{name}@%h", "--loglevel", "WARNING", *extra],
+                env, program.with_name(f"worker-{name}.log"))
+
+
+def register_probe() -> None:
+    """A task that calls a URL ``calls`` times through the SDK's transport (so through the
+    shared rate limit), naming its worker process in a header."""
+    from celery import shared_task
+
+    from itsm_change_sdk.http import Transport
+
+    @shared_task(name="itsm_change_test.probe")
+    def probe(url: str, calls: int) -> int:
+        transport = Transport("probe", url, headers={"X-Worker": str(os.getpid())})
+        for _ in range(calls):
+            transport.request("GET", "/ping")
+        return calls
+
+
+def start_probe_worker(program: Path, env: dict[str, str], name: str) -> Proc:
+    here = str(Path(__file__).parent)
+    code = (f"import sys; sys.path.insert(0, {here!r}); import cluster_support; "
+            "cluster_support.register_probe(); from itsm_change_sdk.cli import main; main()")
+    return Proc([sys.executable, "-c", code, "worker", str(program), "--pool", "solo",
+                 "--name", f"{name}@%h", "--loglevel", "WARNING", "--no-tick"],
+                env, program.with_name(f"worker-{name}.log"))

@@ -116,3 +116,37 @@ def test_three_workers_process_each_event_once_and_send_the_midrun_notice_once(
         assert cs.SECRET not in str(health)
     finally:
         ledger.close()
+
+
+def test_a_worker_killed_after_writing_has_its_batch_delivered_again_and_nothing_twice(
+        tmp_path, cluster, redis_client, procs):
+    env, prefix = cluster
+    # One tick only (at start), so that nothing but the redelivery can finish the batch.
+    env = {**env, "ITSM_CHANGE_SERVE_TICK": "3600", "ITSM_CHANGE_VISIBILITY_TIMEOUT": "4"}
+    program = tmp_path / "program.yaml"
+    program.write_text(cs.program_text(datetime.now(UTC), training=True))
+    store = SandboxStore(f"sqlite:///{env['ITSM_CHANGE_SANDBOX_DB']}")
+    people = 40
+    store.add_group("Desk", [store.add_person(f"Desk {i}", f"d{i}@example.com")
+                             for i in range(people)])
+    ledger = Ledger(env["ITSM_CHANGE_DB"])
+    try:
+        doomed = cs.start_slow_worker(program, {**env, "ITSM_CHANGE_TEST_PAUSE_AFTER_WRITE":
+                                                "120"}, "doomed")
+        procs.append(doomed)
+        assert cs.wait_for(lambda: len(store.all_tasks(kind="training")) == people, 60), \
+            doomed.text()[-3000:]
+        rows = ledger.effects("grid", kind="training")
+        assert len(rows) == people and {r.state for r in rows} == {"pending"}
+        doomed.kill9()  # written on the platform, not yet recorded in the ledger
+
+        procs.append(cs.start_worker(program, env, "survivor", "--no-tick"))
+        assert cs.wait_for(lambda: {r.state for r in ledger.effects("grid", kind="training")}
+                           == {"done"}, 60), procs[-1].text()[-3000:]
+        time.sleep(1)
+        tasks = store.all_tasks(kind="training")
+        assert len(tasks) == people, "found on the platform, not written again"
+        assert len({t["assignee"] for t in tasks}) == people
+        assert redis_client.hlen(f"{prefix}:unacked") == 0, "the redelivered task was acked"
+    finally:
+        ledger.close()
