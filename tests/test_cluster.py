@@ -5,6 +5,8 @@ server does not answer."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -113,6 +115,15 @@ def test_three_workers_process_each_event_once_and_send_the_midrun_notice_once(
         assert health["cluster"]["broker"] == "ok" and health["cluster"]["workers"] == 3
         assert health["events"]["backlog"] == 0
         assert len(owners(ledger)) == 3, "the three workers shared the events"
+        shown = subprocess.run(cs.command("status", str(program), "--json"), env=env,
+                               capture_output=True, text=True, timeout=60)
+        cluster = json.loads(shown.stdout)["cluster"]
+        assert cluster["workers"] == 3 and cluster["queue_depth"] >= 0
+        assert sorted(w["name"].split("@")[0] for w in cluster["worker_list"]) == \
+            ["w0", "w1", "w2"]
+        text = subprocess.run(cs.command("status", str(program)), env=env,
+                              capture_output=True, text=True, timeout=60).stdout
+        assert "3 workers alive" in text and "tasks queued" in text
         assert cs.SECRET not in str(health)
     finally:
         ledger.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -138,6 +138,7 @@ def status(program_file: Path, db: str | None, platform: str | None, as_json: bo
         counts = found.by_state
         queue = ws.ledger.event_counts(program.id)
         dead = ws.ledger.dead_events(program.id, limit=5) if queue["dead"] else []
+        cluster = _cluster()
         if as_json:
             echo_json({
                 "program": program.id,
@@ -151,8 +152,13 @@ def status(program_file: Path, db: str | None, platform: str | None, as_json: bo
                 "events": {**queue, "dead_letters": [
                     {"id": row.id, "platform": row.platform, "event_id": row.event_id,
                      "reason": row.error} for row in dead]},
+                **({"cluster": cluster} if cluster is not None else {}),
             })
             return
+        if cluster is not None:
+            from ..cluster.ops import cluster_line
+
+            click.echo(cluster_line(cluster))
         for row in dead:
             click.echo(printable(f"dead letter {row.id} ({row.platform} {row.kind} "
                                  f"{row.event_id}): {row.error}"), err=True)
@@ -180,6 +186,15 @@ def status(program_file: Path, db: str | None, platform: str | None, as_json: bo
                        f"{prompted} prompted")
         for key, error in found.failed[:20]:
             click.echo(printable(f"  failed {key}: {error}"))
+
+
+def _cluster() -> dict[str, Any] | None:
+    """The Celery cluster's queue and workers, when ITSM_CHANGE_BROKER_URL names one."""
+    try:
+        from ..cluster.ops import cluster_status
+    except ImportError:  # the [celery] extra is not installed: no cluster to show
+        return None
+    return cluster_status()
 
 
 @click.command()

@@ -124,3 +124,22 @@ class Ticker(threading.Thread):
                 log.warning(
                     "ticker: Redis unreachable (%s); retrying", type(exc).__name__)
             self.stopping.wait(every)
+
+
+def cluster_status() -> dict[str, Any] | None:
+    """The cluster's queue and workers when one is configured (``ITSM_CHANGE_BROKER_URL``
+    set and the ``[celery]`` extra installed); None otherwise."""
+    import os
+
+    if not os.environ.get("ITSM_CHANGE_BROKER_URL"):
+        return None
+    return ClusterProbe(ClusterSettings.from_env()).snapshot()
+
+
+def cluster_line(document: dict[str, Any]) -> str:
+    if document["broker"] != "ok":
+        return (f"cluster: broker unreachable ({document.get('error')}); events wait in the "
+                "ledger until it is back")
+    names = ", ".join(w["name"] for w in document["worker_list"]) or "none"
+    return (f"cluster: {document['queue_depth']} tasks queued, {document['in_flight']} "
+            f"running; {document['workers']} workers alive ({names})")
