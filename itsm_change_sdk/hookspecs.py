@@ -463,6 +463,26 @@ def itsm_change_doctor() -> list[Check]:
     """
 
 
+@_platform_hook(required=False)
+def itsm_change_check_filters(program: Program) -> list[Check]:
+    """Check the ticket filters of ``program``'s prompts and goals that apply to this
+    platform against what the platform holds (issue types, categories by value and label,
+    the fields a filter needs), so a value that would make a query fail or match nothing is
+    found before ``sync``, with what to change. Used by ``validate --platform`` and
+    ``doctor --program``.
+
+    Optional: implement it where the platform can list the values its filters accept.
+
+    :param program: the program whose filters are checked (``program.prompts`` and
+        ``program.goals``; each filter's ``platform`` says where it applies, none for all).
+    :return: one check per problem found, naming the prompt or goal, the field and the
+        value, with the closest valid values in its fix; an ``ok`` check when all is well.
+    :raises ~itsm_change_sdk.errors.APIError: the platform refused or could not be reached.
+
+    .. versionadded:: 0.3
+    """
+
+
 @_platform_hook()
 def itsm_change_install(webhook_url: str | None, apply: bool, remove: bool) -> list[InstallStep]:
     """Describe, create (``apply``) or remove (``remove``) what the platform needs, such as

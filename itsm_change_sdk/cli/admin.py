@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -19,8 +20,9 @@ from ..errors import (
 )
 from ..model import Check, CheckStatus
 from ..plugins import channel_registry, get_plugin_manager, platform_registry
+from ..schema.platform_checks import check_filters
 from . import output
-from .common import check_db, echo_json, json_option, open_workspace
+from .common import check_db, echo_json, json_option, load, open_workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -101,15 +103,21 @@ def _platforms_option(fn: F) -> F:
 
 @click.command()
 @_platforms_option
+@click.option("--program", "program_file", default=None, metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Also check this program's prompt and goal filter values.")
 @click.option("--db", envvar="ITSM_CHANGE_DB", default=None, hidden=True, callback=check_db)
-def doctor(platforms: tuple[str, ...], db: str | None) -> None:
+def doctor(platforms: tuple[str, ...], program_file: Path | None, db: str | None) -> None:
     """Check each platform's URL, credentials and permissions; say how to fix what fails."""
     failed = False
     with open_workspace(db) as ws:
+        program = load(program_file, None, ws) if program_file is not None else None
         for name in platforms:
             ws.enable(name)
             try:
                 checks = ws.platforms.call(name, "itsm_change_doctor") or []
+                if program is not None:
+                    checks = [*checks, *check_filters(ws.platforms, name, program)]
             except APIError as exc:
                 # A plugin whose checks stop on an answer they did not expect: still one
                 # failed line, with what to do, rather than the run ending on the error.

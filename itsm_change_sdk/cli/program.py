@@ -21,7 +21,9 @@ from .common import (
 from .progress import apply_progress, planning
 
 if TYPE_CHECKING:
+    from ..model import Program
     from ..planner import Plan
+    from ..workspace import Workspace
 
 
 def show_plan(the_plan: Plan, as_json: bool = False) -> None:
@@ -51,14 +53,40 @@ def show_plan(the_plan: Plan, as_json: bool = False) -> None:
 
 @click.command()
 @program_argument
-def validate(program_file: Path) -> None:
-    """Check a program file; print every problem with its file, field and line."""
-    program = load(program_file, None)
+@db_option
+@platform_option
+def validate(program_file: Path, db: str | None, platform: str | None) -> None:
+    """Check a program file; print every problem with its file, field and line. With
+    --platform, also check its prompts' and goals' filter values against that platform."""
+    if platform is None:
+        program = load(program_file, None)
+    else:
+        with open_workspace(db) as ws:
+            program = load(program_file, platform, ws)
+            _check_filters_on(ws, program, platform)
     click.echo(f"{program_file}: ok ({program.id}: {len(program.goals)} goals, "
                f"{len(program.waves)} waves, {len(program.units)} units, "
                f"{len(program.training)} training modules, "
                f"{len(program.communications)} communications, "
                f"{len(program.prompts)} prompts)")
+
+
+def _check_filters_on(ws: Workspace, program: Program, platform: str) -> None:
+    """Print the platform's findings on the program's filters; exit 1 on a failed one."""
+    from ..model import CheckStatus
+    from ..schema.platform_checks import check_filters
+
+    ws.enable(platform)
+    failed = False
+    for check in check_filters(ws.platforms, platform, program):
+        mark = {CheckStatus.OK: "ok  ", CheckStatus.WARN: "warn",
+                CheckStatus.FAIL: "FAIL"}[check.status]
+        click.echo(printable(f"[{mark}] {check.platform}: {check.name}: {check.message}"))
+        if check.fix and check.status is not CheckStatus.OK:
+            click.echo(printable(f"       fix: {check.fix}"))
+        failed |= check.status is CheckStatus.FAIL
+    if failed:
+        raise SystemExit(1)
 
 
 @click.command()

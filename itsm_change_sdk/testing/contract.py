@@ -26,6 +26,7 @@ Tests for a feature the platform lacks are skipped through
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ from ..hookspecs import PLATFORM_HOOKS
 from ..ledger import Ledger
 from ..model import (
     Check,
+    CheckStatus,
     Effect,
     EffectKind,
     EffectRef,
@@ -165,6 +167,7 @@ def contract_program(platform: str) -> Program:
 OPTIONAL_HOOK_CHECKS = {
     "itsm_change_collect_survey_answers": ("survey_answers", "check_survey_answers"),
     "itsm_change_event_forwarder": ("forwards_events", "check_event_forwarding"),
+    "itsm_change_check_filters": ("filter_checks", "check_filter_values"),
 }
 """Each optional platform hook: the capability that offers it and the check that uses it."""
 
@@ -580,6 +583,32 @@ class PlatformContract:
         finally:
             platforms.pm.unregister(name=Platforms.plugin_name(double.name))
             ledger.close()
+
+    # -- filters checked against the platform -----------------------------------------
+
+    def test_filter_values_are_checked_against_the_platform(self, platform: Any,
+                                                            double: PlatformDouble) -> None:
+        if not double.capabilities.filter_checks:
+            pytest.skip(f"{double.name} does not check filter values")
+        self.check_filter_values(platform, double)
+
+    def check_filter_values(self, platform: Any, double: PlatformDouble) -> None:
+        """A category the platform does not hold is named, with the prompt and the closest
+        value it does hold; a category it holds is not."""
+        double.add_ticket(title="Locked out", category="password reset",
+                          group="Service Desk Tier 1", opened_at=BASE)
+        base = _prompt_program(double.name)
+        typo = Prompt("typo", "Typo", TicketFilter(categories=("pasword reset",)), "Text.",
+                      BASE - timedelta(days=1), BASE + timedelta(days=30))
+        program = replace(base, prompts=(*base.prompts, typo))
+        checks = call_hook(platform, "itsm_change_check_filters", program=program) or []
+        flagged = [c for c in checks if c.status is not CheckStatus.OK]
+        about_typo = [c for c in flagged if "'typo'" in c.message]
+        assert about_typo, f"the unknown category is flagged: {checks}"
+        assert "pasword reset" in about_typo[0].message
+        assert "password reset" in (about_typo[0].fix or ""), "the closest value is suggested"
+        assert not [c for c in flagged if "'reset'" in c.message], \
+            "a category the platform holds passes"
 
     # -- admin and registration --------------------------------------------------------
 

@@ -32,6 +32,8 @@ class Capabilities:
     """The platform calls ``itsm-change serve``'s webhook itself."""
     http: bool = True
     """The plugin talks HTTP (the error-matrix and fault tests apply)."""
+    filter_checks: bool = False
+    """The plugin checks filter values against the platform (``itsm_change_check_filters``)."""
 
 
 @dataclass(frozen=True)

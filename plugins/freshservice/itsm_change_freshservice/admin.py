@@ -15,7 +15,8 @@ from itsm_change_sdk.errors import (
     ResponseDecodeError,
     TransportError,
 )
-from itsm_change_sdk.model import Check, CheckStatus, InstallStep
+from itsm_change_sdk.model import Check, CheckStatus, InstallStep, Program
+from itsm_change_sdk.schema.platform_checks import check_value, filter_places, filters_ok
 
 from .api import plan_limits
 from .mapping import MANAGED_TAG, fs_time
@@ -25,7 +26,10 @@ from .webhook import SECRET_HEADER, payload_template
 if TYPE_CHECKING:
     from .client import FreshservicePlatform
 
-__all__ = ["WORKFLOWS", "doctor", "install"]
+__all__ = ["WORKFLOWS", "check_filters", "doctor", "install"]
+
+TICKET_KINDS = ("incident", "service request")
+"""Ticket types as tickets name them (``type``, lower-cased)."""
 
 WORKFLOWS: tuple[tuple[str, str, str], ...] = (
     ("ticket_created", "Ticket is raised", "itsm-change: ticket raised"),
@@ -222,3 +226,40 @@ def install(platform: FreshservicePlatform, webhook_url: str | None, *, apply: b
             instructions=_instructions(webhook_url, event, trigger, name, remove),
         ))
     return steps
+
+
+def _choice_values(choices: Any) -> list[str]:
+    """The top-level values of a form field's ``choices`` (a list of objects or of strings,
+    or an object keyed by value)."""
+    if isinstance(choices, dict):
+        return [str(k) for k in choices]
+    values = []
+    for choice in choices or []:
+        value = choice.get("value") if isinstance(choice, dict) else choice
+        if value not in (None, ""):
+            values.append(str(value))
+    return values
+
+
+def check_filters(platform: FreshservicePlatform, program: Program) -> list[Check]:
+    """The program's filters against the account: a kind must be a ticket type, a category
+    one of the ticket form's category choices, a group an agent group."""
+    places = filter_places(program, PLATFORM_NAME)
+    categories: list[str] = []
+    if any(f.categories for _, f in places):
+        for form_field in platform.api.ticket_fields():
+            if form_field.get("name") == "category":
+                categories = _choice_values(form_field.get("choices"))
+    groups = list(platform.groups().values()) if any(f.groups for _, f in places) else []
+    checks: list[Check] = []
+    for where, ticket_filter in places:
+        for field, wanted, accepted, what in (
+                ("kinds", ticket_filter.kinds, TICKET_KINDS, "a Freshservice ticket type"),
+                ("categories", ticket_filter.categories, categories,
+                 "a category on the ticket form"),
+                ("groups", ticket_filter.groups, groups, "an agent group")):
+            for value in wanted:
+                found = check_value(PLATFORM_NAME, where, field, value, accepted, what)
+                if found is not None:
+                    checks.append(found)
+    return checks or [filters_ok(PLATFORM_NAME, places)]

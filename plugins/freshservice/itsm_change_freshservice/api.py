@@ -178,6 +178,11 @@ class FreshserviceAPI:
         # FSSPEC names the list "departments" (a copy-paste slip); the API docs say groups.
         return self._list("/api/v2/agent_groups", ("agent_groups", "groups", "departments"))
 
+    def ticket_fields(self) -> list[dict[str, Any]]:
+        """``GET /api/v2/ticket_form_fields``: the ticket form's fields with their choices."""
+        body = self.transport.get_json("/api/v2/ticket_form_fields", params=self._params())
+        return _items(body, "ticket_fields")
+
     def requester_groups(self) -> Iterator[dict[str, Any]]:
         return self._list("/api/v2/requester_groups", ("requester_groups",))
 

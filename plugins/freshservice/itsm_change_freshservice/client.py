@@ -688,6 +688,10 @@ class FreshservicePlatform:
         return admin.doctor(self)
 
     @hookimpl
+    def itsm_change_check_filters(self, program: Program) -> list[Check]:
+        return admin.check_filters(self, program)
+
+    @hookimpl
     def itsm_change_install(
         self, webhook_url: str | None, apply: bool, remove: bool
     ) -> list[InstallStep]:

@@ -144,7 +144,7 @@ class FakeFreshservice:
 
     name = "freshservice"
     capabilities = Capabilities(channels=frozenset({"task", "announcement", "ticket_note"}),
-                                survey_answers=True)
+                                survey_answers=True, filter_checks=True)
 
     def __init__(self, mock: responses.RequestsMock) -> None:
         self.mock = mock
@@ -475,6 +475,14 @@ class FakeFreshservice:
             return (200, {"agent": agent}, 1) if agent else not_found
         if method == "GET" and route == "agent_groups":
             return self._page(path, query, "agent_groups", list(self.groups.values()))
+        if method == "GET" and route == "ticket_form_fields":
+            used = sorted({t["category"] for t in self.tickets.values() if t.get("category")})
+            choices = [{"id": n, "value": c, "nested_options": []}
+                       for n, c in enumerate(dict.fromkeys([*used, "Hardware", "Software"]), 1)]
+            return 200, {"ticket_fields": [
+                {"id": 1, "name": "subject", "label": "Subject", "field_type": "default_subject"},
+                {"id": 2, "name": "category", "label": "Category",
+                 "field_type": "nested_field", "choices": choices}]}, 1
         if route == "tickets/filter":
             return self._filter(query)
         if route == "tickets":

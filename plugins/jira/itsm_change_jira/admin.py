@@ -12,7 +12,8 @@ from itsm_change_sdk.errors import (
     PermissionDenied,
     TransportError,
 )
-from itsm_change_sdk.model import Check, CheckStatus, InstallStep
+from itsm_change_sdk.model import Check, CheckStatus, InstallStep, Program
+from itsm_change_sdk.schema.platform_checks import check_value, filter_places, filters_ok
 
 from . import query as jql
 from .settings import SETTINGS
@@ -20,7 +21,7 @@ from .settings import SETTINGS
 if TYPE_CHECKING:
     from .client import JiraPlatform
 
-__all__ = ["PERMISSIONS", "WEBHOOK_EVENTS", "doctor", "install"]
+__all__ = ["PERMISSIONS", "WEBHOOK_EVENTS", "check_filters", "doctor", "install"]
 
 PERMISSIONS: dict[str, str] = {
     "BROWSE_PROJECTS": "read issues and comments",
@@ -178,3 +179,61 @@ def install(platform: JiraPlatform, webhook_url: str | None, apply: bool, remove
         "secret": config.webhook_secret,
     })
     return [InstallStep("jira", "webhook", True, f"registered webhook {name!r} to {webhook_url}")]
+
+
+def check_filters(platform: JiraPlatform, program: Program) -> list[Check]:
+    """The program's filters against the ticket projects: a kind must be an issue type
+    there (the search names it in ``issuetype in (...)``, and Jira refuses the whole query
+    for one it lacks), a category should be a component (or it can only match a label), and
+    a filter on groups needs ``group_field``."""
+    places = filter_places(program, "jira")
+    config = platform.config
+    projects = list(config.ticket_projects or (config.project,))
+    types: set[str] = set()
+    components: set[str] = set()
+    for key in projects:
+        try:
+            project = platform.api.project(key)
+        except NotFound:
+            return [_check("filters", CheckStatus.FAIL,
+                           f"ticket project {key!r} is not visible to this account",
+                           "set ticket_projects to project keys the account can browse")]
+        types |= {str(t.get("name")) for t in project.get("issueTypes") or [] if t.get("name")}
+        components |= {str(c.get("name")) for c in project.get("components") or []
+                       if c.get("name")}
+    where_types = f"an issue type in {', '.join(projects)}"
+    checks: list[Check] = []
+    for where, ticket_filter in places:
+        for kind in ticket_filter.kinds:
+            found = check_value("jira", where, "kinds", kind, types, where_types)
+            if found is not None:
+                checks.append(Check(found.platform, found.name, found.status,
+                                    found.message.replace(
+                                        "so it matches no ticket there",
+                                        "and Jira refuses the whole search for it"),
+                                    found.fix))
+        for category in ticket_filter.categories:
+            found = check_value("jira", where, "categories", category, components,
+                                f"a component of {', '.join(projects)}",
+                                status=CheckStatus.WARN)
+            if found is not None:
+                checks.append(Check(found.platform, found.name, found.status,
+                                    found.message.replace("so it matches no ticket there",
+                                                          "so only a label can match it"),
+                                    found.fix))
+        if ticket_filter.groups and not config.group_field:
+            checks.append(_check(
+                f"filters: {where}", CheckStatus.FAIL,
+                f"{where}: filters on groups, but no group_field is set, so no ticket names a "
+                "group and it matches nothing",
+                "point group_field at the custom field that holds the ticket's team, e.g. "
+                f"customfield_10070: {SETTINGS.how_to_set('group_field')}"))
+    if program.prompts and any(u.platform == "jira" for u in program.units) \
+            and not config.group_field:
+        checks.append(_check(
+            "filters: units", CheckStatus.FAIL,
+            "the program prompts on units' tickets, but no group_field is set, so no unit "
+            "owns a ticket and no prompt is ever posted",
+            f"set group_field to the custom field holding the ticket's team: "
+            f"{SETTINGS.how_to_set('group_field')}"))
+    return checks or [filters_ok("jira", places)]

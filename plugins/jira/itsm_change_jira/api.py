@@ -88,6 +88,11 @@ class JiraAPI:
 
         return paginate_token(fetch)
 
+    def project(self, key: str) -> dict[str, Any]:
+        """``GET /rest/api/3/project/{key}``: its issue types and components among the rest."""
+        result: dict[str, Any] = self.json("GET", f"/rest/api/3/project/{key}")
+        return result
+
     def get_issue(self, key: str, fields: Sequence[str]) -> dict[str, Any]:
         result: dict[str, Any] = self.json("GET", f"/rest/api/3/issue/{key}",
                                            params={"fields": ",".join(fields)})

@@ -29,6 +29,7 @@ from itsm_change_sdk.model import (
     EffectRef,
     EffectResult,
     InstallStep,
+    Program,
     TicketEvent,
     TrainingStatus,
     WebhookRequest,
@@ -622,6 +623,10 @@ class JiraPlatform(JiraReads):
     @hookimpl
     def itsm_change_doctor(self) -> list[Check]:
         return admin.doctor(self)
+
+    @hookimpl
+    def itsm_change_check_filters(self, program: Program) -> list[Check]:
+        return admin.check_filters(self, program)
 
     @hookimpl
     def itsm_change_install(self, webhook_url: str | None, apply: bool, remove: bool

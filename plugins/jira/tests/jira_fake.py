@@ -186,7 +186,8 @@ class FakeJira:
     validator: Any = None
     name: str = "jira"
     capabilities: Capabilities = field(default_factory=lambda: Capabilities(
-        channels=frozenset({"task", "ticket_note"}), survey_answers=False, http=True))
+        channels=frozenset({"task", "ticket_note"}), survey_answers=False, http=True,
+        filter_checks=True))
     timezone: str = "UTC"
     page_size: int = 100
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -230,6 +231,7 @@ class FakeJira:
                 ("POST", r"/rest/api/3/search/jql", self.search),
                 ("GET", r"/rest/api/3/search", self.legacy_search),
                 ("POST", r"/rest/api/3/search", self.legacy_search),
+                ("GET", r"/rest/api/3/project/([^/]+)", self.get_project),
                 ("POST", r"/rest/api/3/issue/bulk", self.bulk_create),
                 ("POST", r"/rest/api/3/issue/bulkfetch", self.bulk_fetch),
                 ("GET", r"/rest/api/3/issue/([^/]+)", self.get_issue),
@@ -558,6 +560,25 @@ class FakeJira:
         return ok({"permissions": {p: {"id": str(i), "key": p, "name": p, "type": "PROJECT",
                                        "havePermission": p in self.granted}
                                    for i, p in enumerate(wanted)}})
+
+    def get_project(self, key: str, query: Any, body: Any) -> Reply:
+        """The project with its issue types (a service desk's, or a software project's,
+        plus any its issues use) and the components its issues carry."""
+        project = self.projects.get(key) or next(
+            (p for p in self.projects.values() if p["id"] == key), None)
+        if project is None:
+            return error(404, f"No project could be found with key '{key}'.")
+        issues = [i for i in self.issues.values() if i["fields"]["project"]["id"] == project["id"]]
+        types = (["Incident", "Service Request", "Task"]
+                 if project["projectTypeKey"] == "service_desk" else ["Task", "Bug", "Story"])
+        types += [i["fields"]["issuetype"]["name"] for i in issues]
+        components = {c["name"] for i in issues for c in i["fields"].get("components") or []}
+        return ok({"id": project["id"], "key": project["key"],
+                   "projectTypeKey": project["projectTypeKey"],
+                   "issueTypes": [{"id": str(n), "name": t}
+                                  for n, t in enumerate(dict.fromkeys(types), 10001)],
+                   "components": [{"id": str(n), "name": c}
+                                  for n, c in enumerate(sorted(components), 10101)]})
 
     def legacy_search(self, query: Any, body: Any) -> Reply:
         return error(410, "The requested API has been removed. Please migrate to the "

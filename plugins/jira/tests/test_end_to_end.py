@@ -279,3 +279,26 @@ def test_apply_makes_exactly_the_documented_calls_and_a_reapply_writes_nothing(
     lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
     assert f"feedback_request done {len(pilot)}" in lines
     assert "message done 3" in lines
+
+
+# -- filters checked against the site ----------------------------------------------------------
+
+
+def test_validate_with_a_platform_names_a_kind_that_is_no_issue_type(env, calls, tmp_path):
+    """``validate --platform jira`` reads the ticket project and says which filter value to
+    change before a sync meets Jira's 400; a file whose values all exist passes."""
+    fine = run("validate", str(EXAMPLE), "--platform", "jira")
+    assert fine.exit_code == 0, fine.output
+    assert ("GET", "/rest/api/3/project/HELP") in calls.since()
+    copy = tmp_path / "program.yaml"
+    text = EXAMPLE.read_text(encoding="utf-8")
+    marker = "      kinds: [incident]\n      categories: [password reset]"
+    assert marker in text
+    copy.write_text(text.replace(marker, marker.replace("incident", "request")),
+                    encoding="utf-8")
+    result = run("validate", str(copy), "--platform", "jira")
+    assert result.exit_code == 1, result.output
+    assert "[FAIL] jira: filters: prompt 'password-reset-selfservice'" in result.output
+    assert "did you mean 'Service Request'?" in result.output
+    doctor = run("doctor", "--platform", "jira", "--program", str(copy))
+    assert doctor.exit_code == 1 and "prompt 'password-reset-selfservice'" in doctor.output

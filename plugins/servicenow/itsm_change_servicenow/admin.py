@@ -13,8 +13,10 @@ from itsm_change_sdk.errors import (
     ResponseDecodeError,
     TransportError,
 )
-from itsm_change_sdk.model import Check, CheckStatus, InstallStep
+from itsm_change_sdk.model import Check, CheckStatus, InstallStep, Program
+from itsm_change_sdk.schema.platform_checks import check_value, filter_places, filters_ok
 
+from . import mapping
 from .query import Query
 from .settings import PLATFORM_NAME as P
 from .webhook import SECRET_HEADER
@@ -22,7 +24,7 @@ from .webhook import SECRET_HEADER
 if TYPE_CHECKING:
     from .client import ServiceNowPlatform
 
-__all__ = ["doctor", "install"]
+__all__ = ["check_filters", "doctor", "install"]
 
 WRITE_ROLES = ("admin", "itil", "sn_request_write")
 REST_MESSAGE = "itsm-change webhook"
@@ -318,3 +320,34 @@ def install(platform: ServiceNowPlatform, webhook_url: str | None, apply: bool,
                                      message=f"the API user may not change {table}: "
                                      f"{exc.message}", instructions=text))
     return steps
+
+
+def check_filters(platform: ServiceNowPlatform, program: Program) -> list[Check]:
+    """The program's filters against the instance: a kind must name a ticket table the
+    plugin reads (another kind is dropped and matches nothing), a category must be one of
+    the tables' ``category`` choices, by value or by label (``sys_choice``)."""
+    places = filter_places(program, P)
+    kinds = sorted(mapping.TICKET_TABLES)
+    checks: list[Check] = []
+    for where, ticket_filter in places:
+        for kind in ticket_filter.kinds:
+            found = check_value(P, where, "kinds", kind, kinds, "a ticket kind ServiceNow "
+                                "tickets have (incident, request, change)")
+            if found is not None:
+                checks.append(found)
+        if not ticket_filter.categories:
+            continue
+        tables = list(dict.fromkeys(
+            mapping.TICKET_TABLES[k.casefold()] for k in ticket_filter.kinds
+            if k.casefold() in mapping.TICKET_TABLES)) or ["incident", "sc_request",
+                                                           "change_request"]
+        by_label = platform.category_choices(tables)
+        values = set(by_label.values())
+        labels = {label: value for label, value in by_label.items()
+                  if label != value.casefold()}
+        for category in ticket_filter.categories:
+            found = check_value(P, where, "categories", category, values,
+                                f"a category of {', '.join(tables)}", labels=labels)
+            if found is not None:
+                checks.append(found)
+    return checks or [filters_ok(P, places)]

@@ -59,7 +59,7 @@ STANDARD_FIELDS = frozenset({
     *TICKET_FIELDS, "correlation_id", "correlation_display", "description", "due_date",
     "element", "element_id", "name", "value", "sys_created_by", "user", "group", "email",
     "user_name", "title", "summary", "from", "to", "sys_mod_count", "work_notes", "comments",
-    "instance", "metric", "actual_value", "string_value", "role",
+    "instance", "metric", "actual_value", "string_value", "role", "label", "inactive",
 })
 """Fields ``doctor`` checks in ``sys_dictionary``; any other field is checked before use."""
 
@@ -123,6 +123,8 @@ class ServiceNowPlatform:
         self.username = username
         self.auth_mode = auth_mode
         self._users: dict[str, str] = {}
+        self._choices: dict[str, dict[str, str]] = {}
+        """Per ticket table, its ``category`` choices: label (casefolded) -> value."""
         self._tickets: dict[str, tuple[str, str]] = {}
         """Ticket sys_id and number -> (table, sys_id), from the reads that found them."""
 
@@ -548,6 +550,12 @@ class ServiceNowPlatform:
                                                          "change_request"]
         tables = list(dict.fromkeys(mapping.TICKET_TABLES[k] for k in kinds
                                     if k in mapping.TICKET_TABLES))
+        if wanted.categories:
+            # A category may be written as its value ("inquiry") or its label ("Inquiry /
+            # Help"); the query and the check below both use the values.
+            wanted = replace(wanted, categories=self.category_values(tables,
+                                                                     wanted.categories))
+            filter = replace(filter, categories=wanted.categories)
         conditions = (("category", wanted.categories), ("business_service.name", wanted.services),
                       ("assignment_group.name", wanted.groups), ("contact_type", wanted.channels),
                       ("priority", wanted.priorities))
@@ -570,6 +578,40 @@ class ServiceNowPlatform:
             {mapping.KIND_OF_TABLE.get(mapping.TICKET_TABLES.get(k.casefold(), ""), k)
              for k in filter.kinds}))
         return (t for t in merged if check.matches(t))
+
+    def category_choices(self, tables: Sequence[str]) -> dict[str, str]:
+        """Label (casefolded) -> value of the ``category`` choices of ``tables``, read from
+        ``sys_choice`` once per table."""
+        missing = [t for t in tables if t not in self._choices]
+        for table in missing:
+            self._choices[table] = {}
+        if missing:
+            query = Query().any_of("name", missing).eq("element", "category")
+            for row in self.rows("sys_choice", query, ("name", "value", "label", "inactive")):
+                if str(row.get("inactive") or "false") == "true" or not row.get("value"):
+                    continue
+                label = str(row.get("label") or row["value"])
+                self._choices.setdefault(str(row.get("name")), {})[label.casefold()] = \
+                    str(row["value"])
+        out: dict[str, str] = {}
+        for table in tables:
+            out.update(self._choices.get(table, {}))
+        return out
+
+    def category_values(self, tables: Sequence[str], categories: Sequence[str]
+                        ) -> tuple[str, ...]:
+        """Each category as written, plus the value of any that is a choice's label."""
+        choices = self.category_choices(tables)
+        values = {c.casefold(): c for c in categories}
+        for category in categories:
+            value = choices.get(category.casefold())
+            if value is not None:
+                values.setdefault(value.casefold(), value)
+        return tuple(values.values())
+
+    @hookimpl
+    def itsm_change_check_filters(self, program: Program) -> list[Check]:
+        return admin.check_filters(self, program)
 
     @hookimpl
     def itsm_change_stream_tickets(self, since: datetime | None) -> Iterator[Ticket]:

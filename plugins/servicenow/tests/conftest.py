@@ -77,7 +77,7 @@ class ServiceNowFake:
 
     name = "servicenow"
     capabilities = Capabilities(channels=frozenset({"task", "announcement", "ticket_note"}),
-                                survey_answers=False)
+                                survey_answers=False, filter_checks=True)
 
     def __init__(self, rsps: responses.RequestsMock) -> None:
         self.rsps = rsps
@@ -165,6 +165,8 @@ class ServiceNowFake:
         if group:
             group_id = next((g["sys_id"] for g in self.tables["sys_user_group"].values()
                              if g["name"] == group), None) or self.add_group_id(group)
+        if category:
+            self._choice(table, category, category.title())
         row = self.insert(table, {
             "short_description": title, "category": category or "",
             "assignment_group": group_id or "",
@@ -175,6 +177,17 @@ class ServiceNowFake:
                         title=title, kind=kind, state="open", opened_at=opened_at,
                         updated_at=opened_at, category=category, group=group, channel=channel)
         return ticket
+
+    def _choice(self, table: str, value: str, label: str) -> None:
+        """A ``category`` choice of ``table`` (sys_choice), once; every table also has the
+        base system's "Inquiry / Help" (value ``inquiry``)."""
+        have = {(r["name"], r["value"]) for r in self.tables["sys_choice"].values()}
+        for name, choice, text in ((table, "inquiry", "Inquiry / Help"), (table, value, label)):
+            if (name, choice) not in have:
+                self.insert("sys_choice", {"name": name, "element": "category", "value": choice,
+                                           "label": text, "inactive": "false",
+                                           "language": "en"})
+                have.add((name, choice))
 
     def add_group_id(self, name: str) -> str:
         self.add_group(name, [])
