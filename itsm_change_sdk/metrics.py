@@ -166,6 +166,7 @@ class ResolvedShare(_Hits):
 
 
 _MINUTE = 60
+_HOUR = 3600
 
 
 class ResolveTimes:
@@ -173,8 +174,10 @@ class ResolveTimes:
 
     A ticket still open at the report's date has taken at least that long; dropping it (as
     a mean over resolved tickets does) makes a unit look fast just after go-live, when only
-    the quick tickets have closed. Durations are kept to the minute in two histograms, so
-    memory grows with distinct durations, never with tickets.
+    the quick tickets have closed. Durations are kept to the minute and open tickets by the
+    hour they opened, in two histograms, so memory is bounded by the durations and the hours
+    a window spans, never by the tickets. An open ticket counts from the start of its hour:
+    it waited at most an hour longer than it did, which can only lengthen the median.
     """
 
     __slots__ = ("n", "open_since", "resolved")
@@ -183,14 +186,15 @@ class ResolveTimes:
         self.resolved: dict[int, int] = {}
         """Minutes to resolve -> tickets."""
         self.open_since: dict[int, int] = {}
-        """Minute the ticket opened (epoch minutes) -> tickets still open."""
+        """Hour the ticket opened (in epoch minutes, at the hour's start) -> tickets still
+        open."""
         self.n = 0
 
     def add(self, ticket: Ticket) -> None:
         self.n += 1
         resolved = ticket.resolved_at
         if resolved is None:
-            key = int(ticket.opened_at.timestamp()) // _MINUTE
+            key = int(ticket.opened_at.timestamp()) // _HOUR * (_HOUR // _MINUTE)
             self.open_since[key] = self.open_since.get(key, 0) + 1
         else:
             minutes = max(int((resolved - ticket.opened_at).total_seconds()) // _MINUTE, 0)
