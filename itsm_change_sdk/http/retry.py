@@ -30,13 +30,14 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception,
-    stop_after_attempt,
     stop_after_delay,
+    stop_any,
     wait_exponential,
     wait_random,
 )
+from tenacity.stop import stop_base
 
-from ..errors import APIError, ServerError, TimeoutException
+from ..errors import APIError, RateLimited, ServerError, TimeoutException
 
 __all__ = [
     "IDEMPOTENT_METHODS",
@@ -107,11 +108,28 @@ def wait_hint(headers: Mapping[str, str]) -> float | None:
     return parse_rate_limit_reset(headers.get("X-RateLimit-Reset"))
 
 
+class _StopAfterTries(stop_base):
+    """Stop after ``attempts`` failures, or ``rate_limited`` 429 answers, for one call."""
+
+    def __init__(self, attempts: int, rate_limited: int) -> None:
+        self.limits = {False: attempts, True: rate_limited}
+        self.tries: Counter[bool] = Counter()
+
+    def __call__(self, state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        limited = isinstance(exc, RateLimited)
+        self.tries[limited] += 1
+        return self.tries[limited] >= self.limits[limited]
+
+
 @dataclass
 class RetryPolicy:
     """How many times and how long to retry.
 
-    :ivar attempts: total tries including the first.
+    :ivar attempts: total tries including the first, not counting 429 answers.
+    :ivar rate_limited_attempts: how many 429 answers one call waits out (each as long as
+        the platform asks): a burst of them is the platform pacing us, not a failure, so it
+        does not use up ``attempts``; ``max_total`` still bounds the whole call.
     :ivar max_wait: the longest single wait, whatever the platform asks.
     :ivar max_total: give up once this many seconds have passed.
     :ivar min_wait: the floor for a ``Retry-After: 0``.
@@ -119,6 +137,7 @@ class RetryPolicy:
     """
 
     attempts: int = 5
+    rate_limited_attempts: int = 20
     initial_wait: float = 0.5
     max_wait: float = 60.0
     max_total: float = 300.0
@@ -136,7 +155,8 @@ class RetryPolicy:
 
     def retrying(self) -> Retrying:
         return Retrying(
-            stop=stop_after_attempt(self.attempts) | stop_after_delay(self.max_total),
+            stop=stop_any(_StopAfterTries(self.attempts, self.rate_limited_attempts),
+                          stop_after_delay(self.max_total)),
             wait=self._wait,
             retry=retry_if_exception(lambda e: isinstance(e, APIError) and e.retryable),
             reraise=True,

@@ -26,12 +26,17 @@ Tests for a feature the platform lacks are skipped through
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import threading
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from ..errors import (
     APIError,
@@ -58,11 +63,13 @@ from ..model import (
     Ticket,
     TicketEventKind,
     TicketFilter,
+    TrainingModule,
     Unit,
     Wave,
     WebhookRequest,
 )
 from ..plugins import Platforms, get_plugin_manager, implemented_hooks, platform_registry
+from ..runner import Runner
 from ..sync import Syncer
 from .double import PlatformDouble, RemoteRecord
 
@@ -154,6 +161,79 @@ def _prompt_program(platform: str) -> Program:
                         "Point the caller to the portal's self-service reset.",
                         BASE - timedelta(days=1), BASE + timedelta(days=30)),),
     )
+
+
+class FaultInjector:
+    """Wraps ``requests.Session.send``: ``rate`` of the calls get one fault of :data:`KINDS`;
+    a 429 starts a storm, answering the next two calls to the same URL 429 too.
+
+    Whether a call faults depends on the seed, its method and URL and how many times that
+    URL was called before, never on the order threads happen to send in, so a run is the
+    same every time."""
+
+    KINDS = ("500", "502", "503", "429", "timeout after", "dropped before", "dropped after")
+
+    def __init__(self, rate: float, seed: int) -> None:
+        self.rate = rate
+        self.seed = seed
+        self.calls = 0
+        self.seen: Counter[str] = Counter()
+        self.storms: Counter[str] = Counter()
+        self.injected: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def answer(request: requests.PreparedRequest, status: int) -> requests.Response:
+        response = requests.Response()
+        response.status_code = status
+        response.headers["Content-Type"] = "application/json"
+        if status == 429:
+            response.headers["Retry-After"] = "1"
+        response._content = json.dumps({"error": {"message": f"injected {status}"}}).encode()
+        response.url = request.url or ""
+        response.request = request
+        response.reason = "Injected"
+        return response
+
+    def _fault(self, request: requests.PreparedRequest) -> str | None:
+        target = f"{request.method} {request.url}"
+        with self.lock:
+            self.calls += 1
+            if not self.rate:
+                return None
+            self.seen[target] += 1
+            if self.storms[target]:
+                self.storms[target] -= 1
+                self.injected["429"] += 1
+                return "429"
+            digest = hashlib.sha256(
+                f"{self.seed}|{target}|{self.seen[target]}".encode()).digest()
+            if int.from_bytes(digest[:4], "big") / 2**32 >= self.rate:
+                return None
+            kind = self.KINDS[digest[4] % len(self.KINDS)]
+            self.injected[kind] += 1
+            if kind == "429":
+                self.storms[target] = 2
+            return kind
+
+    def wrap(self, send: Any) -> Any:
+        def faulty(session: requests.Session, request: requests.PreparedRequest,
+                   **kwargs: Any) -> requests.Response:
+            kind = self._fault(request)
+            if kind in ("500", "502", "503", "429"):
+                return self.answer(request, int(kind or 0))
+            if kind == "dropped before":
+                raise requests.exceptions.ConnectionError(
+                    "Failed to establish a new connection: injected")
+            response: requests.Response = send(session, request, **kwargs)
+            if kind == "timeout after":
+                raise requests.exceptions.ReadTimeout("Read timed out. (injected)")
+            if kind == "dropped after":
+                raise requests.exceptions.ConnectionError(
+                    "Connection aborted.", "RemoteDisconnected('injected')")
+            return response
+
+        return faulty
 
 
 def contract_program(platform: str) -> Program:
@@ -580,6 +660,47 @@ class PlatformContract:
             added = counted() - before - quiet_cost
             assert added <= cursors + 2 * len(new), \
                 f"{added} requests more for {len(new)} new tickets than for none"
+        finally:
+            platforms.pm.unregister(name=Platforms.plugin_name(double.name))
+            ledger.close()
+
+    # -- a fifth of all calls failing ---------------------------------------------------
+
+    def test_a_fifth_of_calls_failing_settles_in_one_apply_and_one_sync(
+            self, platform: Any, double: PlatformDouble, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> None:
+        """Every kind of fault on 20 % of the calls (500, 502, 503, storms of three 429s, a
+        timeout after the platform applied a write, a connection dropped before or after
+        it): one ``apply`` and one ``sync`` settle, every effect exactly once."""
+        if not double.capabilities.http:
+            pytest.skip(f"{double.name} does not talk HTTP")
+        people = self.people(double, 12)
+        double.add_group("Service Desk Tier 1", people)
+        for i in range(30):
+            double.add_ticket(title=f"reset {i}", category="password reset",
+                              group="Service Desk Tier 1", opened_at=BASE + timedelta(minutes=i))
+        base = _prompt_program(double.name)
+        program = replace(base, training=(TrainingModule(
+            "basics", "Portal basics", ("Log a portal ticket",), ("sd-tier1",), 7),))
+        ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+        platforms = Platforms(get_plugin_manager(load_entry_points=False))
+        platforms.add(double.name, platform)
+        faults = FaultInjector(rate=0.2, seed=11)
+        monkeypatch.setattr(requests.Session, "send", faults.wrap(requests.Session.send))
+        try:
+            applied = Runner(program, platforms, ledger, lambda: BASE + timedelta(days=1)).apply()
+            synced = Syncer(program, platforms, ledger, lambda: BASE + timedelta(days=1)).run()
+            faults.rate = 0.0
+            assert applied.failed == [], f"apply settled in one run ({faults.injected})"
+            assert synced.errors == [], \
+                f"sync settled in one run ({faults.injected}): {synced.errors}"
+            assert faults.injected, "faults were injected"
+            rows = ledger.effects(program.id)
+            assert {r.state for r in rows} <= {"done", "skipped"}
+            trainings = Counter(r.key for r in self.records(double, EffectKind.TRAINING))
+            assert len(trainings) == len(people) and max(trainings.values()) == 1
+            prompts = Counter(r.ticket_id for r in self.records(double, EffectKind.PROMPT))
+            assert len(prompts) == 30 and max(prompts.values()) == 1
         finally:
             platforms.pm.unregister(name=Platforms.plugin_name(double.name))
             ledger.close()
