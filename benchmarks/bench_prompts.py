@@ -20,11 +20,15 @@ floor of one per 100 notes), the sweep's wall and CPU time and notes per second,
 loop's, the ratio, and the second sync's requests and posts. The first sync's feedback pass
 is run and timed on its own before the sweep. ``--training`` adds, on
 Freshservice, ``apply`` of one module to that many agents against a serial loop of ticket
-creates. Exit status 1 when a ticket was skipped or prompted twice. Run on demand::
+creates. ``--limit N`` enforces N calls a minute in fixed windows (429 with ``Retry-After``
+beyond, rate-limit headers on every answer) and prints the calls counted per window and the
+share of the limit used in the full ones. Exit status 1 when a ticket was skipped or
+prompted twice. Run on demand::
 
     python benchmarks/bench_prompts.py                          # 1,000 matching, 20 ms a call
     python benchmarks/bench_prompts.py --platform jira --tickets 1000 10000
     python benchmarks/bench_prompts.py --platform freshservice --training
+    python benchmarks/bench_prompts.py --platform jira --tickets 600 --limit 300
 """
 
 from __future__ import annotations
@@ -69,10 +73,54 @@ BASE = (datetime.now(UTC) - timedelta(days=2)).replace(hour=9, minute=0, second=
                                                        microsecond=0)
 GROUP = "Service Desk Tier 1"
 TEXT = "Point the caller to the portal's self-service reset."
+WAITS: dict[str, Callable[[float], None]] = {"sleep": lambda _s: None}
+"""How the plugins wait before a retry: not at all without a rate limit (no wait is asked
+for), for real with one (the 429s' ``Retry-After``)."""
+
+
+def wait(seconds: float) -> None:
+    WAITS["sleep"](seconds)
+
+
 IDS = re.compile(r"/(\d{3,}|[0-9a-f]{32}|[A-Z]+-\d+)(?=/|$)")
 
 
-def slow_down(rsps: responses.RequestsMock, latency: float, log: list[tuple[str, str]]) -> None:
+class Limit:
+    """``per_minute`` calls in fixed 60 s windows from the first call; a call over it gets
+    429 with ``Retry-After`` (the seconds left in the window) and is not counted. Every
+    answer carries ``X-Ratelimit-Total`` and ``X-Ratelimit-Remaining``."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self.start: float | None = None
+        self.windows: list[int] = []
+        self.refused = 0
+
+    def admit(self, now: float) -> float | None:
+        """None when admitted, else the seconds until the window ends."""
+        if self.start is None:
+            self.start = now
+        index = int((now - self.start) // 60)
+        while len(self.windows) <= index:
+            self.windows.append(0)
+        if self.windows[index] >= self.per_minute:
+            self.refused += 1
+            return self.start + 60 * (index + 1) - now
+        self.windows[index] += 1
+        return None
+
+    def remaining(self) -> int:
+        return self.per_minute - (self.windows[-1] if self.windows else 0)
+
+    def share(self) -> str:
+        full = self.windows[:-1]
+        if not full:
+            return "n/a (one window)"
+        return f"{100 * sum(full) / (len(full) * self.per_minute):.1f}%"
+
+
+def slow_down(rsps: responses.RequestsMock, latency: float, log: list[tuple[str, str]],
+              limit: Limit | None = None) -> None:
     """Every call waits ``latency`` (side by side), then the fake answers it alone."""
     original = rsps._on_request
     lock = threading.Lock()
@@ -81,9 +129,23 @@ def slow_down(rsps: responses.RequestsMock, latency: float, log: list[tuple[str,
                    **kwargs: Any) -> Any:
         time.sleep(latency)
         with lock:
+            wait = limit.admit(time.monotonic()) if limit is not None else None
+            if wait is not None and limit is not None:
+                refused = requests.Response()
+                refused.status_code = 429
+                refused.headers.update({
+                    "Content-Type": "application/json", "Retry-After": str(math.ceil(wait)),
+                    "X-Ratelimit-Total": str(limit.per_minute), "X-Ratelimit-Remaining": "0"})
+                refused._content = b'{"message": "rate limit exceeded"}'
+                refused.url, refused.request, refused.reason = request.url, request, "Limit"
+                return refused
             path = (request.path_url or "").split("?", 1)[0]
             log.append((request.method or "GET", IDS.sub("/*", path)))
-            return original(adapter, request, *args, **kwargs)
+            response = original(adapter, request, *args, **kwargs)
+            if limit is not None:
+                response.headers["X-Ratelimit-Total"] = str(limit.per_minute)
+                response.headers["X-Ratelimit-Remaining"] = str(limit.remaining())
+            return response
 
     rsps._on_request = on_request  # type: ignore[method-assign]
 
@@ -129,7 +191,7 @@ def jira_site(rsps: responses.RequestsMock) -> Site:
 
     fake = MemoJira(rsps)
     platform = JiraPlatform.from_settings(dict(fake.settings()),
-                                          policy=RetryPolicy(sleep=lambda _s: None))
+                                          policy=RetryPolicy(sleep=wait))
 
     def notes() -> Counter[str]:
         return Counter(i["id"] for i in fake.issues.values() for c in i["comments"]
@@ -151,7 +213,7 @@ def servicenow_site(rsps: responses.RequestsMock) -> Site:
 
     fake = sn.ServiceNowFake(rsps)
     platform = ServiceNowPlatform.from_settings(fake.settings())
-    platform.transport.policy = RetryPolicy(sleep=lambda _s: None)
+    platform.transport.policy = RetryPolicy(sleep=wait)
 
     def notes() -> Counter[str]:
         return Counter(str(r["element_id"]) for r in fake.tables["sys_journal_field"].values()
@@ -171,8 +233,7 @@ def freshservice_site(rsps: responses.RequestsMock) -> Site:
 
     fake = fs_conftest.FakeFreshservice(rsps)
     platform = FreshservicePlatform(domain=fs_conftest.BASE, api_key=fs_conftest.API_KEY,
-                                    webhook_secret=fs_conftest.WEBHOOK_SECRET,
-                                    sleep=lambda _s: None)
+                                    webhook_secret=fs_conftest.WEBHOOK_SECRET, sleep=wait)
 
     def notes() -> Counter[str]:
         return Counter(str(tid) for tid, items in fake.conversations.items() for c in items
@@ -230,8 +291,10 @@ def serial_loop(site: Site, ticket: str, count: int) -> float:
     return time.perf_counter() - began
 
 
-def run_prompts(name: str, count: int, latency: float, concurrency: int) -> bool:
+def run_prompts(name: str, count: int, latency: float, concurrency: int,
+                per_minute: int | None = None) -> bool:
     calls: list[tuple[str, str]] = []
+    limit = Limit(per_minute) if per_minute else None
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         site = SITES[name](rsps)
         first_ticket = ""
@@ -241,7 +304,7 @@ def run_prompts(name: str, count: int, latency: float, concurrency: int) -> bool
             first_ticket = first_ticket or ticket.id
             site.fake.add_ticket(title=f"other {i}", category="hardware", group=GROUP,
                                  opened_at=BASE + timedelta(seconds=i))
-        slow_down(rsps, latency, calls)
+        slow_down(rsps, latency, calls, limit)
         platforms = platforms_with(site)
         with tempfile.TemporaryDirectory() as tmp:
             ledger = Ledger(f"sqlite:///{Path(tmp) / 'ledger.db'}")
@@ -266,6 +329,13 @@ def run_prompts(name: str, count: int, latency: float, concurrency: int) -> bool
                             concurrency).run()
             second_calls = len(calls) - start
             ledger.close()
+        if limit is not None:
+            print(f"  limit {limit.per_minute}/min: counted per window {limit.windows}, "
+                  f"share of the limit in the full windows {limit.share()}, "
+                  f"{limit.refused} calls answered 429")
+            limit = None
+            rsps._on_request = rsps.__class__._on_request.__get__(rsps)  # type: ignore[method-assign]
+            slow_down(rsps, latency, calls)
         serial = serial_loop(site, first_ticket, count)
         platforms.close()
     skipped = count - len(prompted)
@@ -339,14 +409,18 @@ def main() -> int:
                         help="seconds added to every call (default: 0.02)")
     parser.add_argument("--concurrency", type=int, default=4,
                         help="batches in flight, as apply's --concurrency (default: 4)")
+    parser.add_argument("--limit", type=int, default=None, metavar="CALLS",
+                        help="enforce this many calls a minute (fixed windows, 429 beyond)")
     parser.add_argument("--training", action="store_true",
                         help="also Freshservice training tickets for --tickets agents")
     args = parser.parse_args()
+    if args.limit:
+        WAITS["sleep"] = time.sleep
     names = list(SITES) if args.platform == "all" else [args.platform]
     ok = True
     for count in args.tickets:
         for name in names:
-            ok &= run_prompts(name, count, args.latency, args.concurrency)
+            ok &= run_prompts(name, count, args.latency, args.concurrency, args.limit)
         if args.training:
             ok &= run_training(count, args.latency, args.concurrency)
     return 0 if ok else 1
