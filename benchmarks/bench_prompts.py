@@ -18,7 +18,7 @@ number of notes one call at a time at the same latency. Prints matching, prompte
 prompted twice, requests per prompt (and for ServiceNow the Batch API calls against their
 floor of one per 100 notes), the sweep's wall and CPU time and notes per second, the serial
 loop's, the ratio, and the second sync's requests and posts. The first sync's feedback pass
-is run and timed on its own before the sweep. ``--training`` adds, on
+is timed on its own, after the sweep as ``sync`` runs it. ``--training`` adds, on
 Freshservice, ``apply`` of one module to that many agents against a serial loop of ticket
 creates. ``--limit N`` enforces N calls a minute in fixed windows (429 with ``Retry-After``
 beyond, rate-limit headers on every answer) and prints the calls counted per window and the
@@ -308,24 +308,26 @@ def run_prompts(name: str, count: int, latency: float, concurrency: int,
         platforms = platforms_with(site)
         with tempfile.TemporaryDirectory() as tmp:
             ledger = Ledger(f"sqlite:///{Path(tmp) / 'ledger.db'}")
-            syncer = Syncer(program(name), platforms, ledger, lambda: BASE + timedelta(days=1),
+            # The real clock, as a sync runs: cursors never pass it.
+            syncer = Syncer(program(name), platforms, ledger, lambda: datetime.now(UTC),
                             concurrency)
             first = SyncReport()
-            # The feedback pass first, on its own: on the first sync every ticket of the
-            # program's time is new to it (Freshservice reads each one's conversations).
-            began = time.perf_counter()
+            # In the order ``Syncer.run`` takes them, the sweep timed on its own.
             syncer.sync_training(first)
-            syncer.sync_feedback(first)
-            feedback, feedback_calls = time.perf_counter() - began, len(calls)
-            began, cpu = time.perf_counter(), time.process_time()
+            began, cpu, before = time.perf_counter(), time.process_time(), len(calls)
             syncer.recover_prompts(first)
             syncer.sweep_prompts(first)
             sweep, cpu = time.perf_counter() - began, time.process_time() - cpu
-            kinds = Counter(calls[feedback_calls:])
-            first_calls = len(calls) - feedback_calls
+            kinds = Counter(calls[before:])
+            first_calls = len(calls) - before
+            # The feedback pass last: on the first sync every ticket of the program's time
+            # is new to it (Freshservice reads each one's conversations).
+            began, before = time.perf_counter(), len(calls)
+            syncer.sync_feedback(first)
+            feedback, feedback_calls = time.perf_counter() - began, len(calls) - before
             prompted = site.notes()
             start = len(calls)
-            second = Syncer(program(name), platforms, ledger, lambda: BASE + timedelta(days=2),
+            second = Syncer(program(name), platforms, ledger, lambda: datetime.now(UTC),
                             concurrency).run()
             second_calls = len(calls) - start
             ledger.close()
@@ -342,10 +344,11 @@ def run_prompts(name: str, count: int, latency: float, concurrency: int,
     twice = sum(1 for n in prompted.values() if n > 1)
     print(f"{name}, matching {count}: prompted {len(prompted)}, skipped {skipped}, "
           f"twice {twice}; errors {first.errors or 'none'}")
-    print(f"  first sync's feedback pass: {feedback_calls} requests, {feedback:.1f} s")
-    print(f"  its prompt sweep: {first_calls} requests ({first_calls / max(1, first.prompts):.2f} "
-          f"per prompt), {sweep:.1f} s ({cpu:.1f} CPU-s), {first.prompts / sweep:.0f} notes/s "
+    per_prompt = first_calls / max(1, first.prompts)
+    print(f"  first sync's prompt sweep: {first_calls} requests ({per_prompt:.2f} per prompt),"
+          f" {sweep:.1f} s ({cpu:.1f} CPU-s), {first.prompts / sweep:.0f} notes/s "
           f"[{', '.join(f'{m} {p}: {v}' for (m, p), v in kinds.most_common(5))}]")
+    print(f"  then its feedback pass: {feedback_calls} requests, {feedback:.1f} s")
     if name == "servicenow":
         batches = kinds[("POST", "/api/now/v1/batch")]
         floor = math.ceil(first.prompts / 100)

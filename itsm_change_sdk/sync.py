@@ -93,8 +93,11 @@ class Syncer:
     def run(self) -> SyncReport:
         report = SyncReport()
         self.ledger.release_dead_owners(self.clock())
-        for step in (self.sync_training, self.sync_feedback, self.recover_prompts,
-                     self.sweep_prompts):
+        # Feedback last: the prompts' notes move their tickets' update times, and a feedback
+        # cursor taken after them does not send the next sync back to read those tickets'
+        # comments (on Freshservice, one request a ticket).
+        for step in (self.sync_training, self.recover_prompts, self.sweep_prompts,
+                     self.sync_feedback):
             try:
                 step(report)
             except ITSMError as exc:
