@@ -346,6 +346,16 @@ def check_filters(platform: ServiceNowPlatform, program: Program) -> list[Check]
         labels = {label: value for label, value in by_label.items()
                   if label != value.casefold()}
         for category in ticket_filter.categories:
+            value = labels.get(category.casefold())
+            if value is not None and where.startswith("goal"):
+                # Prompts' searches translate a label; goals' metrics compare the value
+                # each ticket stores.
+                checks.append(Check(
+                    P, f"filters: {where}", CheckStatus.FAIL,
+                    f"{where}: categories {category!r} is the label of the value {value!r}; "
+                    "a goal compares the value tickets store, so it matches no ticket",
+                    f"write categories: [{value}] in {where}'s filter"))
+                continue
             found = check_value(P, where, "categories", category, values,
                                 f"a category of {', '.join(tables)}", labels=labels)
             if found is not None:

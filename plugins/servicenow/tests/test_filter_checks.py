@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from itsm_change_sdk.model import CheckStatus, Prompt, TicketFilter
+from itsm_change_sdk.model import CheckStatus, Goal, Prompt, TicketFilter
 from itsm_change_sdk.testing.contract import _prompt_program
 
 T0 = datetime(2027, 1, 11, 9, tzinfo=UTC)
@@ -50,3 +50,12 @@ class TestCheckFilters:
         typo = by_prompt["prompt 'typo'"]
         assert typo.status is CheckStatus.FAIL and "'inquiry'" in typo.fix
         assert by_prompt["prompt 'kind'"].status is CheckStatus.FAIL
+
+    def test_a_label_in_a_goal_fails_goals_compare_stored_values(self, platform, double):
+        double.add_ticket(title="Question", opened_at=T0, category="inquiry")
+        goal = Goal("asks", "Questions", "volume", 10.0, 5.0,
+                    filter=TicketFilter(categories=("Inquiry / Help",)))
+        program = replace(_prompt_program("servicenow"), goals=(goal,), prompts=())
+        (bad,) = flagged(platform.itsm_change_check_filters(program=program))
+        assert bad.status is CheckStatus.FAIL and "goal 'asks'" in bad.message
+        assert "[inquiry]" in bad.fix
