@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -221,6 +220,8 @@ class TestComments:
                    for i in range(8)]
         in_flight = peak = 0
         lock = threading.Lock()
+        # Four comments must be in flight together to pass; fewer would time out here.
+        together = threading.Barrier(4, timeout=10)
         send = platform.api.add_comment
 
         def slow(key: str, payload: Any) -> Any:
@@ -228,7 +229,7 @@ class TestComments:
             with lock:
                 in_flight += 1
                 peak = max(peak, in_flight)
-            time.sleep(0.05)
+            together.wait()
             try:
                 return send(key, payload)
             finally:
