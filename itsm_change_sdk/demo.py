@@ -174,7 +174,9 @@ class _Simulation:
 
     def staff_work(self, day: date) -> None:
         at = datetime.combine(day, time(16), UTC)
-        for task in self.store.all_tasks():
+        # By correlation key, not task number: writes in flight side by side number the
+        # tasks in a different order each run, and the seed must give the same story.
+        for task in sorted(self.store.all_tasks(), key=lambda t: str(t["key"])):
             if task["state"] != "open":
                 continue
             chance = self.diligence.get(task["assignee"], 0.2)
