@@ -156,13 +156,10 @@ def child_counts(ledger_url: str) -> dict[str, Any]:
     """What ``status`` reads: counts by kind and state."""
     ledger = Ledger(ledger_url)
     wall0 = time.perf_counter()
-    counts = ledger.effect_counts("bench") if hasattr(ledger, "effect_counts") else None
-    if counts is None:
-        rows = ledger.effects("bench")
-        counts = {"rows": len(rows)}
+    counts = ledger.effect_counts("bench")
     wall = time.perf_counter() - wall0
     ledger.close()
-    return {"wall": wall, "rss": peak_rss_mb(), "groups": len(counts)}
+    return {"wall": wall, "rss": peak_rss_mb(), "groups": len(counts.by_state)}
 
 
 def run_child(*args: str) -> dict[str, Any]:

@@ -159,9 +159,33 @@ _PLAN_COLUMNS = ("key", "platform", "kind", "channel", "state", "fingerprint", "
                  "url", "recipient", "meta", "completed", "due")
 
 
-def _effect_row(row: sa.Row[Any]) -> EffectRow:
+class _Shared:
+    """Repeated values of many rows (kinds, states, platforms, the same meta) held once:
+    a program's history is mostly the same few strings."""
+
+    def __init__(self) -> None:
+        self.values: dict[Any, Any] = {}
+        self.metas: dict[str | None, Mapping[str, str]] = {}
+
+    def __call__(self, value: Any) -> Any:
+        return self.values.setdefault(value, value)
+
+    def meta(self, text: str | None) -> Mapping[str, str]:
+        parsed = self.metas.get(text)
+        if parsed is None:
+            parsed = self.metas[text] = MappingProxyType(json.loads(text or "{}"))
+        return parsed
+
+
+_REPEATED = ("program", "platform", "kind", "channel", "state", "recipient", "due")
+
+
+def _effect_row(row: sa.Row[Any], shared: _Shared | None = None) -> EffectRow:
+    shared = shared or _Shared()
     data = dict(row._mapping)
-    data["meta"] = json.loads(data["meta"] or "{}")
+    data["meta"] = shared.meta(data["meta"])
+    for name in _REPEATED:
+        data[name] = shared(data[name])
     data.pop("intent_fingerprint", None)
     data.pop("owner", None)
     return EffectRow(**data)
@@ -243,8 +267,10 @@ class Ledger:
             query = query.where(effects.c.platform == platform)
         if states is not None:
             query = query.where(effects.c.state.in_(list(states)))
+        shared = _Shared()
         with self.engine.connect() as conn:
-            return [_effect_row(r) for r in conn.execute(query)]
+            result = conn.execution_options(yield_per=2000).execute(query)
+            return [_effect_row(r, shared) for r in result]
 
     def plan_rows(self, program: str) -> dict[str, PlanRow]:
         """``program``'s rows as planning diffs them, read column by column (no titles,
@@ -253,23 +279,15 @@ class Ledger:
         columns = [effects.c[name] for name in _PLAN_COLUMNS]
         query = (sa.select(*columns)
                  .where(effects.c.program == program, effects.c.kind != "prompt"))
-        shared: dict[Any, Any] = {}
-        metas: dict[str, Mapping[str, str]] = {}
-
-        def same(value: Any) -> Any:
-            return shared.setdefault(value, value)
-
+        same = _Shared()
         out: dict[str, PlanRow] = {}
         with self.engine.connect() as conn:
             result = conn.execution_options(yield_per=2000).execute(query)
             for (key, platform, kind, channel, state, fingerprint, remote_id, url, recipient,
                  meta, completed, due) in result:
-                parsed = metas.get(meta)
-                if parsed is None:
-                    parsed = metas[meta] = MappingProxyType(json.loads(meta or "{}"))
                 out[key] = PlanRow(key, same(platform), same(kind), same(channel), same(state),
-                                   fingerprint, remote_id, url, same(recipient), parsed,
-                                   bool(completed), same(due))
+                                   fingerprint, remote_id, url, same(recipient),
+                                   same.meta(meta), bool(completed), same(due))
         return out
 
     def effect_counts(self, program: str) -> EffectCounts:

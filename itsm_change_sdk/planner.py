@@ -151,13 +151,15 @@ def _training(program: Program, members: Mapping[str, Sequence[Person]], now: da
                 continue
             due = wave.starts + timedelta(days=module.due_days)
             body = _training_body(program, module, due.isoformat())
+            # One title and meta for the unit's whole module, not a copy per person.
+            title = f"Training: {module.title}"
+            meta = {"unit": unit.id, "module": module.id, "wave": unit.wave}
             for person in members.get(unit.id, ()):
                 key = f"chg:{program.id}:training:{module.id}:{unit.platform}:{person.id}"
                 out.setdefault(key, Effect(
                     key=key, kind=EffectKind.TRAINING, platform=unit.platform,
-                    program=program.id, title=f"Training: {module.title}", body=body,
-                    channel="task", recipient=person, due=due,
-                    meta={"unit": unit.id, "module": module.id, "wave": unit.wave},
+                    program=program.id, title=title, body=body,
+                    channel="task", recipient=person, due=due, meta=meta,
                 ))
     return list(out.values())
 

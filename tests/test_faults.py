@@ -8,6 +8,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from itsm_change_sdk import Workspace, load_program
 from itsm_change_sdk.demo import SimClock
 from itsm_change_sdk.sandbox.platform import SandboxPlatform
@@ -16,7 +18,9 @@ from itsm_change_sdk.sandbox.store import SandboxStore
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "portal-rollout" / "program.yaml"
 
 
-def test_twenty_percent_faults_converge_to_exactly_once(tmp_path):
+@pytest.mark.parametrize("concurrency", [1, 4, 16])
+def test_twenty_percent_faults_converge_to_exactly_once(tmp_path, concurrency):
+    """Batches claimed and recorded together, by one worker or sixteen at once."""
     program = load_program(EXAMPLE)
     clock = SimClock(datetime(2027, 3, 2, 8, 0, tzinfo=UTC))
     store = SandboxStore(f"sqlite:///{tmp_path / 'sandbox.db'}", clock=clock)
@@ -32,7 +36,7 @@ def test_twenty_percent_faults_converge_to_exactly_once(tmp_path):
                                        None, None]) for _ in range(2000))
     injected = Counter(platform.faults)
     assert injected["before"] and injected["after"]
-    with Workspace(str(tmp_path / "ledger.db"), clock=clock) as ws:
+    with Workspace(str(tmp_path / "ledger.db"), clock=clock, concurrency=concurrency) as ws:
         ws.platforms.add("sandbox", platform)
         rounds = 0
         while ws.plan(program).writes and rounds < 6:
