@@ -164,7 +164,8 @@ def signed(payload: dict) -> tuple[bytes, dict[str, str]]:
 
 def slow_sandbox() -> None:
     """Make this process's sandbox a slower platform, from the environment: each hook call
-    takes ``ITSM_CHANGE_TEST_CALL_SECONDS`` more, and a training batch waits
+    takes ``ITSM_CHANGE_TEST_CALL_SECONDS`` more, each effect written
+    ``ITSM_CHANGE_TEST_EFFECT_SECONDS`` more (one REST call each), and a training batch waits
     ``ITSM_CHANGE_TEST_PAUSE_AFTER_WRITE`` seconds after its write (a worker killed then has
     written but not recorded)."""
     import functools
@@ -172,6 +173,7 @@ def slow_sandbox() -> None:
     from itsm_change_sdk.sandbox.platform import SandboxPlatform
 
     latency = float(os.environ.get("ITSM_CHANGE_TEST_CALL_SECONDS", "0") or 0)
+    per_effect = float(os.environ.get("ITSM_CHANGE_TEST_EFFECT_SECONDS", "0") or 0)
     pause = float(os.environ.get("ITSM_CHANGE_TEST_PAUSE_AFTER_WRITE", "0") or 0)
     for name in dir(SandboxPlatform):
         if not name.startswith("itsm_change_") or name in (
@@ -189,6 +191,14 @@ def slow_sandbox() -> None:
             return result
 
         setattr(SandboxPlatform, name, functools.wraps(original)(wrapped))
+    if per_effect:
+        write = SandboxPlatform._write
+
+        def slow_write(self, effect, apply):
+            time.sleep(per_effect)
+            return write(self, effect, apply)
+
+        SandboxPlatform._write = slow_write
 
 
 def start_slow_worker(program: Path, env: dict[str, str], name: str, *extra: str) -> Proc:
