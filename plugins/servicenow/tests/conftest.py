@@ -39,7 +39,9 @@ WEBHOOK_SECRET = "hook-s3cret-value"
 TASK_TABLES = ("task", "incident", "change_request", "sc_request", "vtb_task", "sc_task")
 REFERENCES = {"assigned_to": "sys_user", "assignment_group": "sys_user_group",
               "business_service": "cmdb_ci_service", "user": "sys_user",
-              "group": "sys_user_group", "caller_id": "sys_user", "role": "sys_user_role"}
+              "group": "sys_user_group", "caller_id": "sys_user", "role": "sys_user_role",
+              "instance": "asmt_assessment_instance", "metric_type": "asmt_metric_type",
+              "metric": "asmt_metric"}
 TASK_COLUMNS = {"number", "short_description", "description", "assigned_to", "due_date", "state",
                 "closed_at", "correlation_id", "correlation_display", "work_notes", "comments",
                 "active", "sys_class_name", "assignment_group", "business_service", "priority",
@@ -60,6 +62,12 @@ COLUMNS: dict[str, set[str]] = {
     "sys_rest_message": {"name", "rest_endpoint"},
     "sys_rest_message_fn": {"rest_message", "function_name"},
     "sys_properties": {"name", "value", "type"},
+    # Assessments and Surveys: a survey (metric type), its questions (metrics), one taker's
+    # instance and an answer per question.
+    "asmt_metric_type": {"name"},
+    "asmt_metric": {"name", "metric_type"},
+    "asmt_assessment_instance": {"user", "metric_type", "state"},
+    "asmt_metric_result": {"instance", "metric", "actual_value", "string_value"},
 }
 SYSTEM = {"sys_id", "sys_created_on", "sys_updated_on", "sys_created_by", "sys_mod_count",
           "sys_class_name"}
@@ -193,6 +201,28 @@ class ServiceNowFake:
         self.add_group(name, [])
         return next(g["sys_id"] for g in self.tables["sys_user_group"].values()
                     if g["name"] == name)
+
+    def answer_survey(self, ref: EffectRef, person: Person, scores: dict[str, int], text: str,
+                      at: datetime) -> None:
+        """``person`` completes the program's survey: an assessment instance and one metric
+        result per question (a score per ADKAR dimension, the free text as a string answer),
+        as Assessments and Surveys stores them."""
+        survey = "adkar-pulse"
+        (metric_type,) = [r["sys_id"] for r in self.tables["asmt_metric_type"].values()
+                          if r["name"] == survey] or [
+                              self.insert("asmt_metric_type", {"name": survey}, at)["sys_id"]]
+        instance = self.insert("asmt_assessment_instance",
+                               {"user": person.id, "metric_type": metric_type,
+                                "state": "complete"}, at)["sys_id"]
+        answers: list[tuple[str, dict[str, str]]] = [
+            (name, {"actual_value": str(score)}) for name, score in scores.items()]
+        if text:
+            answers.append(("comments", {"string_value": text}))
+        for name, value in answers:
+            metric = self.insert("asmt_metric", {"name": name, "metric_type": metric_type},
+                                 at)["sys_id"]
+            self.insert("asmt_metric_result",
+                        {"instance": instance, "metric": metric, **value}, at)
 
     def add_comment(self, ticket_id: str, author: Person, text: str, at: datetime,
                     internal: bool = False) -> None:

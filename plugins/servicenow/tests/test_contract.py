@@ -5,7 +5,11 @@ The double is the stateful fake instance of ``conftest.py`` (Table, Batch and OA
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 from click.testing import CliRunner
+from itsm_change_servicenow import ServiceNowPlatform
 
 from itsm_change_sdk.cli import cli
 from itsm_change_sdk.testing.contract import PlatformContract
@@ -14,6 +18,24 @@ from itsm_change_sdk.testing.contract import PlatformContract
 class TestServiceNowContract(PlatformContract):
     """Defaults: tasks in ``vtb_task``, keys in ``correlation_id``, Service Portal
     announcements, notes as work notes."""
+
+
+class TestServiceNowSurveyContract(PlatformContract):
+    """With ``survey_answers``: answers from Assessments and Surveys (``asmt_metric_result``,
+    read with dot-walked fields) are collected as feedback."""
+
+    @pytest.fixture
+    def double(self, double):
+        double.capabilities = dataclasses.replace(double.capabilities, survey_answers=True)
+        return double
+
+    @pytest.fixture
+    def platform(self, double, no_sleep):
+        instance = ServiceNowPlatform.from_settings({**double.settings(),
+                                                     "survey_answers": "true"})
+        instance.transport.policy = no_sleep
+        yield instance
+        instance.close()
 
 
 def test_the_cli_lists_the_servicenow_platform():
