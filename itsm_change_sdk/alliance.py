@@ -9,21 +9,26 @@ on training are added, and only to the brief of the manager whose unit they are 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from .ledger import PlanRow
-from .model import AllianceMember, Effect, EffectKind, Person, Unit
+from .ledger import Ledger, PlanRow
+from .model import Addressing, AllianceMember, Effect, EffectKind, EffectRef, Person, Program, Unit
 from .report.gates import complete_weeks_since_go_live, fmt_value
 
-__all__ = ["brief_text", "fill_brief", "overdue_people"]
+__all__ = ["brief_text", "fill_brief", "overdue_people", "read_acknowledgements",
+           "silence_warnings"]
 
 QUOTES = 2
 """Written answers quoted under the weakest ADKAR dimension, newest first."""
 
 if TYPE_CHECKING:
+    from .plugins import Platforms
     from .report.build import Report
+
+STATUS_BATCH = 100
 
 
 def fill_brief(effect: Effect, report: Report, rows: Iterable[PlanRow],
@@ -154,3 +159,52 @@ def _gate_lines(report: Report, member: AllianceMember) -> list[str]:
                      f"{len(needs)} condition(s) open, {len(mine)} on you or your units:")
         lines += [f"- {text}" for text in (mine or needs)]
     return lines
+
+
+def read_acknowledgements(program: Program, platforms: Platforms, ledger: Ledger,
+                          clock: Callable[[], datetime]) -> int:
+    """Read back whether leaders closed the tasks addressed to them (check-in briefs and
+    messages), through the same status hook as training; returns how many changed.
+
+    Only leaders' open tasks are read, so this costs a call per hundred of them.
+    """
+    leaders = {m.id for m in program.alliance} | {s.id for s in program.sponsors}
+    by_platform: dict[str, list[EffectRef]] = defaultdict(list)
+    for row in ledger.effects(program.id, kind=str(EffectKind.MESSAGE), states=["done"]):
+        spec = platforms.channels.get(row.channel)
+        if (row.recipient in leaders and not row.completed and row.ref is not None
+                and spec is not None and spec.addressing is Addressing.PERSON
+                and row.platform in platforms.instances):
+            by_platform[row.platform].append(row.ref)
+    changed = 0
+    for platform, refs in by_platform.items():
+        for start in range(0, len(refs), STATUS_BATCH):
+            for status in platforms.call(platform, "itsm_change_training_status",
+                                         refs=refs[start:start + STATUS_BATCH]) or []:
+                changed += ledger.set_completed(status.key, status.completed,
+                                                status.completed_at or clock())
+    return changed
+
+
+def silence_warnings(program: Program) -> list[str]:
+    """The no-radio-silence rule, as ``validate`` warnings: a unit with no communication
+    after its go-live, a communication that offers no way to answer, an alliance with no
+    check-in planned. Warnings, not errors: the file is valid, the plan is thin."""
+    out: list[str] = []
+    for unit in program.units:
+        go_live = program.wave(unit.wave).go_live
+        later = [e.id for e in program.communications if unit.id in e.audience
+                 and any(when.date() >= go_live for when in e.occurrences())]
+        if not later:
+            out.append(f"units: {unit.id} has no communication on or after its go-live "
+                       f"({go_live}); people hear nothing once the change is live: add a "
+                       "go-live message or a check-in for it")
+    for index, event in enumerate(program.communications):
+        if event.survey is None and "{marker}" not in event.template \
+                and program.feedback_marker not in event.template:
+            out.append(f"communications.{index} ({event.id}): offers no way to answer: attach "
+                       "a survey or mention the feedback marker ({marker}) in its text")
+    if program.alliance and not program.checkins:
+        out.append("checkins: no check-in is planned for the management alliance; add one "
+                   "so its members get a brief on their units on a cadence")
+    return out

@@ -25,7 +25,8 @@ from .sandbox.platform import SandboxPlatform
 from .sandbox.store import SandboxStore
 from .workspace import Workspace
 
-__all__ = ["DemoResult", "SimClock", "example_program_path", "run_demo", "summary"]
+__all__ = ["DemoResult", "SimClock", "alliance_lines", "example_program_path", "run_demo",
+           "summary"]
 
 FIRST_NAMES = ["Alex", "Sam", "Priya", "Jonas", "Mei", "Omar", "Lena", "Tomás", "Aisha", "Noah",
                "Ines", "Kenji", "Fatima", "Lucas", "Zoe", "Ravi", "Elif", "Marta", "Ola", "Yusuf"]
@@ -93,6 +94,9 @@ class _Simulation:
         self.store = store
         self.clock = clock
         self.rng = random.Random(seed)
+        # Leaders act on their own draws, so their tasks leave the staff's simulation as is.
+        self.leader_rng = random.Random(seed + 1)
+        self.leaders = {m.id for m in program.alliance} | {s.id for s in program.sponsors}
         self.members: dict[str, list[Person]] = {}
         self.requesters: list[Person] = []
         self.resolutions: list[_Pending] = []
@@ -105,9 +109,10 @@ class _Simulation:
         store.add_ticket(title=f"{self.program.title}: change record", kind="change",
                          opened_at=history_from, channel=None, group=None)
         names = iter(sorted({f"{f} {la}" for f in FIRST_NAMES for la in LAST_NAMES}))
-        for member in self.program.alliance:
-            email = member.email or f"{member.id}@example.com"
-            store.add_person(member.name, email, person_id=member.id)
+        leaders = [(m.id, m.name, m.email) for m in self.program.alliance] + \
+            [(s.id, s.name, s.email) for s in self.program.sponsors]
+        for leader, name, email in leaders:
+            store.add_person(name, email or f"{leader}@example.com", person_id=leader)
         for unit in self.program.units:
             people = []
             for _ in range(TEAM_SIZES.get(unit.id, 6)):
@@ -180,7 +185,8 @@ class _Simulation:
             if task["state"] != "open":
                 continue
             chance = self.diligence.get(task["assignee"], 0.2)
-            if self.rng.random() >= chance:
+            draws = self.leader_rng if task["assignee"] in self.leaders else self.rng
+            if draws.random() >= chance:
                 continue
             if task["kind"] == "feedback":
                 scores = {d: max(1, min(5, round(self.rng.gauss(ADKAR_PROFILE[d], 0.8))))
@@ -288,8 +294,38 @@ def summary(program: Program, ws: Workspace, store: SandboxStore) -> list[str]:
                           now=now, as_of=now)
     lines = render_text(report, texts_per_group=1)
     lines[0] = f"Adoption summary: {program.title}"
+    lines += alliance_lines(program, ws, store)
+    if not report.silent:
+        lines.append(f"  No radio silence: every live unit heard from the program within "
+                     f"{program.silence_days} days.")
     lines += ["", f"Answer in any ticket with: {example_answer(program.feedback_marker)}",
               "The full report with charts: itsm-change report PROGRAM --html report.html"]
     return lines
 
 
+
+
+def alliance_lines(program: Program, ws: Workspace, store: SandboxStore) -> list[str]:
+    """The alliance's rhythm as the demo ran it: the check-in briefs and how many were
+    read, the latest brief of the first alliance member (the pilot's manager in the
+    example), and the messages that quoted results."""
+    rows = ws.ledger.effects(program.id, kind=str(EffectKind.MESSAGE), states=["done"])
+    briefs = [r for r in rows if "checkin" in r.meta]
+    quoting = [r for r in rows if "quoted" in r.meta]
+    if not briefs and not quoting:
+        return []
+    occurrences = len({r.meta["occurrence"] for r in briefs})
+    lines = ["", "The management alliance at work:",
+             f"  {len(briefs)} check-in briefs over {occurrences} occurrences, "
+             f"{sum(r.completed for r in briefs)} closed by their reader"]
+    pilot = [r for r in briefs if r.recipient == program.alliance[0].id]
+    if pilot:
+        latest = max(pilot, key=lambda r: r.meta["occurrence"])
+        task = store.task_by_key(latest.key)
+        if task is not None:
+            lines.append(f"  The latest brief, to {latest.recipient}:")
+            lines += [f"    {line}" if line else "" for line in task["body"].splitlines()]
+    for row in quoting:
+        lines.append(f"  Results quoted in '{row.title}' ({row.created_at:%Y-%m-%d}): "
+                     + row.meta["quoted"].replace("; ", ", "))
+    return lines

@@ -136,6 +136,9 @@ class Wave:
     starts: date
     """Training is assigned and prompts switch on from this day."""
     go_live: date
+    leaders_trained: bool = False
+    """The gate also needs every member who signs this wave off to have completed the
+    modules their units are asked to complete (``gate: {leaders_trained: true}``)."""
 
 
 @dataclass(frozen=True)
@@ -182,8 +185,8 @@ class Sponsor:
 
     id: str
     name: str
-    platform: str
-    """Where their tasks (training, messages) are delivered."""
+    platform: str | None = None
+    """Where their tasks (training) are delivered; by default the first unit's platform."""
     email: str | None = None
 
 
@@ -193,7 +196,7 @@ class TrainingModule:
     title: str
     objectives: tuple[str, ...]
     audience: tuple[str, ...]
-    """Unit ids."""
+    """Unit ids, and ``alliance`` or ``sponsors`` for the leaders themselves."""
     due_days: int
     """Days after the unit's wave starts by which the module is due."""
     completion: str = "attestation"

@@ -42,6 +42,7 @@ from .model import (
     TrainingModule,
     Unit,
 )
+from .results import is_marked, mark_results, quote_results
 
 if TYPE_CHECKING:
     from .report.build import Report
@@ -140,11 +141,47 @@ def _training_body(program: Program, module: TrainingModule, due: str) -> str:
     return "\n".join(lines)
 
 
+def _leader_training(program: Program, module: TrainingModule, now: datetime
+                     ) -> list[Effect]:
+    """Leaders take the module their people take, ahead of them: each alliance member who
+    speaks for a unit in its audience (and each sponsor) gets it so that it falls due the
+    day the first of those units' waves starts."""
+    units = [program.unit(u) for u in module.audience if u not in ("alliance", "sponsors")]
+    leaders: list[tuple[str, Person, list[Unit]]] = []
+    if "alliance" in module.audience:
+        for member in program.alliance:
+            own = [u for u in units if u.id in member.units]
+            if own:
+                person = Person(member.id, member.name, own[0].platform, member.email)
+                leaders.append((member.id, person, own))
+    if "sponsors" in module.audience and units:
+        for sponsor in program.sponsors:
+            platform = sponsor.platform or units[0].platform
+            leaders.append((sponsor.id, Person(sponsor.id, sponsor.name, platform,
+                                               sponsor.email), units))
+    out = []
+    for leader, person, own in leaders:
+        due = min(program.wave(u.wave).starts for u in own)
+        if due - timedelta(days=module.due_days) > now.date():
+            continue
+        out.append(Effect(
+            key=f"chg:{program.id}:training:{module.id}:{person.platform}:{person.id}",
+            kind=EffectKind.TRAINING, platform=person.platform, program=program.id,
+            title=f"Training: {module.title}",
+            body=_training_body(program, module, due.isoformat()), channel="task",
+            recipient=person, due=due, meta={"leader": leader, "module": module.id}))
+    return out
+
+
 def _training(program: Program, members: Mapping[str, Sequence[Person]], now: datetime
               ) -> list[Effect]:
     out: dict[str, Effect] = {}
     for module in program.training:
+        for effect in _leader_training(program, module, now):
+            out.setdefault(effect.key, effect)
         for unit_id in module.audience:
+            if unit_id in ("alliance", "sponsors"):
+                continue
             unit = program.unit(unit_id)
             wave = program.wave(unit.wave)
             if wave.starts > now.date():
@@ -232,7 +269,7 @@ def _occurrence_body(program: Program, event: CommunicationEvent, when: datetime
         "survey": _survey_text(program, event.survey) if event.survey else "",
         "module": ", ".join(m.title for m in program.training),
     }
-    body = render_template(event.template, values)
+    body = render_template(mark_results(event.template), values)
     if event.survey and "{survey}" not in event.template:
         body = f"{body}\n\n{values['survey']}"
     return body
@@ -364,11 +401,14 @@ class _Once:
 def _written(effect: Effect, program: Program, members: Mapping[str, Sequence[Person]],
              rows: Mapping[str, PlanRow], report: _Once) -> Effect | str:
     """The effect as it will be sent, or why it is held back for now."""
-    if "checkin" not in effect.meta:
+    quotes = is_marked(effect.body)
+    if "checkin" not in effect.meta and not quotes:
         return effect
     built = report.get()
     if built is None:
-        return "the brief's figures need the report (plan through a Workspace or Runner)"
+        return "its figures need the report (plan through a Workspace or Runner)"
+    if quotes:
+        return quote_results(effect, built)
     from .alliance import fill_brief
 
     return fill_brief(effect, built, rows.values(), members)
@@ -386,6 +426,10 @@ def _training_gone(program: Program, members: Mapping[str, Sequence[Person]],
     module = next((m for m in program.training if m.id == module_id), None)
     if module is None:
         return f"training module {module_id!r} was removed from the program"
+    if "leader" in row.meta:
+        if row.due is not None and row.due - timedelta(days=module.due_days) > now.date():
+            return None  # assigned at a later date than this plan's: keep it
+        return f"{row.meta['leader']} no longer takes {module_id!r} as a leader"
     unit = next((u for u in program.units if u.id == unit_id), None)
     if unit is None or unit_id not in module.audience:
         return f"unit {unit_id!r} is no longer in the audience of {module_id!r}"
@@ -432,7 +476,7 @@ def plan(program: Program, members: Mapping[str, Sequence[Person]],
                 "create", effect.key, str(effect.kind), effect.platform,
                 f"{label} (outcome of an earlier run unknown: looked up first)", effect, row))
         elif (row.state == "done" and _updatable(effect, channels) and not row.completed
-              and row.fingerprint != effect.fingerprint):
+              and not is_marked(effect.body) and row.fingerprint != effect.fingerprint):
             result.actions.append(PlannedAction("update", effect.key, str(effect.kind),
                                                 effect.platform, label, effect, row))
         else:

@@ -96,8 +96,8 @@ class Syncer:
         # Feedback last: the prompts' notes move their tickets' update times, and a feedback
         # cursor taken after them does not send the next sync back to read those tickets'
         # comments (on Freshservice, one request a ticket).
-        for step in (self.sync_training, self.recover_prompts, self.sweep_prompts,
-                     self.sync_feedback):
+        for step in (self.sync_training, self.sync_acknowledgements, self.recover_prompts,
+                     self.sweep_prompts, self.sync_feedback):
             try:
                 step(report)
             except ITSMError as exc:
@@ -130,6 +130,12 @@ class Syncer:
                 message = f"training status on {platform}: {exc}"
                 report.errors.append(message)
                 log.error("%s", message)
+
+    def sync_acknowledgements(self, report: SyncReport) -> None:
+        """Leaders' own tasks: briefs read and messages acknowledged (:mod:`.alliance`)."""
+        from .alliance import read_acknowledgements
+
+        read_acknowledgements(self.program, self.platforms, self.ledger, self.clock)
 
     def record_completion(self, key: str, completed: bool, at: datetime | None,
                           report: SyncReport | None = None) -> bool:

@@ -67,7 +67,8 @@ def home(tmp_path_factory):
         ledger = Ledger(f"sqlite:///{home / 'ledger.db'}")
         ledger.add_feedback(FeedbackResponse(
             "comment:hostile", "sandbox", "portal-rollout", "u-0005",
-            datetime(2027, 3, 10, 12, tzinfo=UTC), {"knowledge": 2, "ability": 1}, HOSTILE,
+            # The latest answer, so the terminal (the latest three per group) shows it too.
+            datetime(2027, 3, 12, 17, tzinfo=UTC), {"knowledge": 2, "ability": 1}, HOSTILE,
             "comment", ticket_id="INC0001300", unit="sd-tier1"))
         ledger.close()
     return home

@@ -29,7 +29,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "portal-rollout" / 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 HOSTILE = '<script>document.title="pwned"</script><img src=x onerror="document.title=1">'
 SECTIONS = ["verdict", "gates", "goals", "training", "adkar", "feedback-time", "texts",
-            "communications", "prompts"]
+            "communications", "prompts", "leaders"]
 FREE_TEXT = "The portal search never finds the right form"
 CHARTS = ["chart-goal-portal-share-sd-tier1", "chart-goal-resolve-time-sd-tier1",
           "chart-training", "chart-adkar", "chart-feedback-sd-tier1"]

@@ -132,7 +132,8 @@ def test_example_goals(example: Program):
 def test_example_waves(example: Program):
     assert example.waves == (
         Wave("pilot", "Pilot (Service Desk Tier 1)", date(2027, 1, 11), date(2027, 1, 18)),
-        Wave("wave-2", "Wave 2 (Tier 2 and Field Services)", date(2027, 3, 1), date(2027, 3, 8)),
+        Wave("wave-2", "Wave 2 (Tier 2 and Field Services)", date(2027, 3, 1), date(2027, 3, 8),
+             leaders_trained=True),
         Wave("wave-3", "Wave 3 (Application Support)", date(2027, 4, 12), date(2027, 4, 19)),
     )
 
@@ -173,7 +174,8 @@ def test_example_alliance_signs_off_the_waves_of_its_units(example: Program):
 
 def test_example_training(example: Program):
     modules = {m.id: m for m in example.training}
-    assert list(modules) == ["portal-basics", "knowledge-first", "self-service-coaching"]
+    assert list(modules) == ["portal-basics", "knowledge-first", "self-service-coaching",
+                             "portal-escalations"]
     assert modules["portal-basics"].title == "Logging and triaging portal tickets"
     assert modules["knowledge-first"].title == "Answering with knowledge articles"
     assert modules["self-service-coaching"].title == "Coaching callers to self-service"

@@ -69,6 +69,10 @@ def validate(program_file: Path, db: str | None, platform: str | None) -> None:
                f"{len(program.training)} training modules, "
                f"{len(program.communications)} communications, "
                f"{len(program.prompts)} prompts)")
+    from ..alliance import silence_warnings
+
+    for warning in silence_warnings(program):
+        click.echo(f"warning: {warning}")
 
 
 def _check_filters_on(ws: Workspace, program: Program, platform: str) -> None:

@@ -17,6 +17,7 @@ from ..metrics import GoalEngine, GoalResult, MetricKind, known_at
 from ..model import FeedbackResponse, Program, Ticket
 from ..plugins import Platforms
 from .gates import GateResult, evaluate_gate
+from .leaders import LeaderRow, SilentUnit, leader_measures, silent_units
 from .measures import (
     CommunicationRow,
     FeedbackMeasures,
@@ -53,6 +54,10 @@ class Report:
     voices: list[ThemeVoice] = field(default_factory=list)
     """What people are saying: themes over feedback comments, for programs that read
     unmarked comments (``feedback: {unmarked: true}``)."""
+    leaders: list[LeaderRow] = field(default_factory=list)
+    """What each alliance member and sponsor did (see :mod:`.leaders`)."""
+    silent: list[SilentUnit] = field(default_factory=list)
+    """Live units longer than the program's ``silence_days`` without a message."""
 
     def gate(self, wave_id: str) -> GateResult:
         return self.gates[wave_id]
@@ -123,6 +128,8 @@ def build_report(program: Program, ledger: Ledger, tickets: Iterable[Ticket],
         tickets_read=engine.tickets_seen,
         verdict=verdict(program, goals, gates, feedback, as_of), notes=notes,
         voices=_voices(program, ledger, responses, as_of),
+        leaders=leader_measures(program, rows, signoffs, as_of),
+        silent=silent_units(program, rows, as_of),
     )
 
 

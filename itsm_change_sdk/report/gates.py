@@ -108,7 +108,7 @@ class Condition:
     """One thing the gate checked, with its numbers."""
 
     check: str
-    """``goal``, ``training`` or ``signoff``."""
+    """``goal``, ``training``, ``signoff`` or ``leaders``."""
     ok: bool
     text: str
 
@@ -142,7 +142,31 @@ def evaluate_gate(program: Program, wave_id: str, goals: Sequence[GoalResult],
         _goal_conditions(program, previous, goals, as_of, gate)
         _training_conditions(program, previous, training, gate)
     _signoff_conditions(program, wave_id, signoffs, gate)
+    if wave.leaders_trained:
+        _leader_conditions(program, wave_id, training, gate)
     return gate
+
+
+def _leader_conditions(program: Program, wave_id: str, training: TrainingMeasures,
+                       gate: GateResult) -> None:
+    """Each member who signs the wave off has completed every module their units take."""
+    for member in (m for m in program.alliance if wave_id in m.signs_off):
+        modules = [m.id for m in program.training if "alliance" in m.audience
+                   and any(u in m.audience for u in member.units)]
+        if not modules:
+            gate.conditions.append(Condition(
+                "leaders", False, f"leader training for {member.id} ({member.name}): no module "
+                "their units take has 'alliance' in its audience; add it where they should "
+                "lead by example"))
+            continue
+        missing = [m for m in modules if not (training.leaders.get((member.id, m))
+                                              and training.leaders[(member.id, m)].completed)]
+        done = len(modules) - len(missing)
+        text = (f"leader training for {member.id} ({member.name}): {done}/{len(modules)} of "
+                "the modules their units take completed")
+        if missing:
+            text += f"; not yet: {', '.join(missing)}"
+        gate.conditions.append(Condition("leaders", not missing, text))
 
 
 def _goal_conditions(program: Program, previous: str, goals: Sequence[GoalResult],

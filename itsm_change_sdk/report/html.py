@@ -18,6 +18,7 @@ from ..metrics import GoalResult, UnitResult
 from ..model import Program
 from .build import Report
 from .gates import fmt_value, status_text
+from .leaders import leaders_html
 from .svg import MARKERS, Bar, Line, Series, bar_chart, esc, line_chart, nice_ceiling, slug
 from .verdict import Verdict
 
@@ -367,6 +368,18 @@ def _gates(report: Report) -> list[str]:
             *details, "</section>"]
 
 
+def _silence(report: Report) -> list[str]:
+    if not report.silent:
+        return []
+    items = "".join(
+        f"<li>{esc(u.title)}: {u.days} days, "
+        f"{esc(f'last message {u.last_message}' if u.last_message else 'no message since go-live')}"
+        "</li>" for u in report.silent)
+    return ['<section id="silence"><h2>Radio silence</h2>',
+            f"<p>Live units without a message for more than {report.program.silence_days} "
+            f"days:</p><ul>{items}</ul></section>"]
+
+
 def render_html(report: Report) -> str:
     program = report.program
     head = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -379,5 +392,6 @@ def render_html(report: Report) -> str:
              f"{esc(program.description)}</p>{notes}</header>")
     body = [intro, *_verdict(report), *_gates(report), *_goals(report), *_training(report),
             *_adkar(report), *_feedback_over_time(report), *_texts(report),
-            *_communications(report), *_prompts(report)]
+            *_communications(report), *_prompts(report), *leaders_html(report.leaders),
+            *_silence(report)]
     return head + "<body><main>" + "\n".join(body) + "</main></body></html>\n"

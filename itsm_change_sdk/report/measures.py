@@ -86,6 +86,9 @@ class TrainingMeasures:
     by_unit_module: dict[tuple[str, str], TrainingCell]
     planned: dict[str, tuple[str, ...]]
     """Unit -> the modules whose audience includes it (empty: no training planned)."""
+    leaders: dict[tuple[str, str], TrainingCell] = field(default_factory=dict)
+    """(alliance member or sponsor, module) -> their own assignment, kept apart from the
+    units' figures."""
 
 
 def training_measures(program: Program, rows: Iterable[EffectRow],
@@ -99,14 +102,19 @@ def training_measures(program: Program, rows: Iterable[EffectRow],
     for unit_id, modules in planned.items():
         for module in modules:
             by_unit_module[(unit_id, module)] = TrainingCell()
+    leaders: dict[tuple[str, str], TrainingCell] = {}
     for row in rows:
         if row.kind != EffectKind.TRAINING or row.state != "done":
+            continue
+        if "leader" in row.meta:
+            leaders.setdefault((row.meta["leader"], row.meta.get("module", "?")),
+                               TrainingCell()).add(row, today)
             continue
         unit = row.meta.get("unit", NO_UNIT)
         module = row.meta.get("module", "?")
         by_unit.setdefault(unit, TrainingCell()).add(row, today)
         by_unit_module.setdefault((unit, module), TrainingCell()).add(row, today)
-    return TrainingMeasures(by_unit, by_unit_module, planned)
+    return TrainingMeasures(by_unit, by_unit_module, planned, leaders)
 
 
 # -- communication -----------------------------------------------------------------------

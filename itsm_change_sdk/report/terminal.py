@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from ..metrics import UnitResult
 from .build import Report
 from .gates import fmt_value
+from .leaders import leader_lines
 from .measures import TrainingCell
 
 __all__ = ["render_text", "sparkline", "verdict_lines", "voices_lines"]
@@ -71,7 +72,22 @@ def render_text(report: Report, *, texts_per_group: int = TEXTS_PER_GROUP) -> li
     lines += _feedback_texts(report, texts_per_group)
     lines += voices_lines(report, texts_per_group)
     lines += _prompts(report)
+    lines += leader_lines(report.leaders)
+    lines += silence_lines(report)
     lines += _gates(report)
+    return lines
+
+
+def silence_lines(report: Report) -> list[str]:
+    """Live units gone quiet: more than ``silence_days`` without a message."""
+    if not report.silent:
+        return []
+    days = report.program.silence_days
+    lines = ["", f"Radio silence (live units without a message for more than {days} days):"]
+    for unit in report.silent:
+        last = f"last message {unit.last_message}" if unit.last_message \
+            else "no message since go-live"
+        lines.append(f"  {unit.title:<22} {unit.days} days, {last}")
     return lines
 
 

@@ -6,11 +6,14 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from ..model import Addressing, ChannelSpec, Wave
+from ..results import REFERENCE, reference_problem
 from .fields import Loaded
 from .schemas import SECTIONS
 
 ALLIANCE_AUDIENCE = "alliance"
 """The audience word for the management alliance; no unit may use it as its id."""
+SPONSORS_AUDIENCE = "sponsors"
+"""The training audience word for the program's sponsors."""
 
 
 def _raw_items(raw: Mapping[str, Any], section: str) -> list[tuple[int, Mapping[str, Any]]]:
@@ -180,15 +183,28 @@ class _CrossChecks:
                             "wave")
 
     def training(self) -> None:
+        leaders = {ALLIANCE_AUDIENCE: self.has_alliance,
+                   SPONSORS_AUDIENCE: bool(_raw_items(self.raw, "sponsors"))}
         for index, item in _raw_items(self.raw, "training"):
-            self.check_refs(f"training.{index}.audience", item.get("audience"), self.unit_ids,
-                            "unit")
+            for pos, target in _strings(item.get("audience")):
+                path = f"training.{index}.audience.{pos}"
+                if target in leaders:
+                    if not leaders[target]:
+                        self.issue(path, f"audience '{target}' but the program lists none; "
+                                         f"add them under {target} or remove '{target}'")
+                    continue
+                self.check_ref(path, target, self.unit_ids, "unit")
 
     def communications(self, channels: Mapping[str, ChannelSpec]) -> None:
         for index, item in _raw_items(self.raw, "communications"):
             path = f"communications.{index}"
             audience_units = self._audience(path, item)
             self.check_ref(f"{path}.survey", item.get("survey"), self.survey_ids, "survey")
+            template = item.get("template")
+            for ref in REFERENCE.findall(template if isinstance(template, str) else ""):
+                problem = reference_problem(_raw_ids(self.raw, "goals"), self.unit_ids, ref)
+                if problem:
+                    self.issue(f"{path}.template", problem)
             self._channel_and_record(path, item, channels, audience_units)
 
     def _audience(self, path: str, item: Mapping[str, Any]) -> set[str]:

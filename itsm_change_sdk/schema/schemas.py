@@ -125,11 +125,18 @@ class GoalSchema(_Base):
         return Goal(**data)
 
 
+class GateSchema(_Base):
+    """A wave's ``gate:``: conditions beyond the default ones."""
+
+    leaders_trained = Flag(load_default=False)
+
+
 class WaveSchema(_Base):
     id = Slug("a wave id", required=True)
     title = Text("the wave's title", required=True)
     starts = Date(required=True)
     go_live = Date(required=True)
+    gate = Group(GateSchema, "a mapping such as {leaders_trained: true}", load_default=dict)
 
     @validates_schema(skip_on_field_errors=False)
     def check(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -142,7 +149,8 @@ class WaveSchema(_Base):
 
     @post_load
     def make(self, data: dict[str, Any], **kwargs: Any) -> Wave:
-        return Wave(**data)
+        gate = data.pop("gate") or {}
+        return Wave(**data, leaders_trained=bool(gate.get("leaders_trained", False)))
 
 
 class UnitSchema(_Base):
@@ -329,7 +337,7 @@ class CheckInSchema(_Base):
 class SponsorSchema(_Base):
     id = Slug("a sponsor id", required=True)
     name = Text("the sponsor's name", required=True)
-    platform = Slug("the platform their tasks go to", required=True)
+    platform = Slug("the platform their tasks go to", allow_none=True, load_default=None)
     email = Email(allow_none=True, load_default=None)
 
     @post_load
