@@ -109,10 +109,9 @@ class _Simulation:
         store.add_ticket(title=f"{self.program.title}: change record", kind="change",
                          opened_at=history_from, channel=None, group=None)
         names = iter(sorted({f"{f} {la}" for f in FIRST_NAMES for la in LAST_NAMES}))
-        leaders = [(m.id, m.name, m.email) for m in self.program.alliance] + \
-            [(s.id, s.name, s.email) for s in self.program.sponsors]
-        for leader, name, email in leaders:
-            store.add_person(name, email or f"{leader}@example.com", person_id=leader)
+        for member in self.program.alliance:
+            email = member.email or f"{member.id}@example.com"
+            store.add_person(member.name, email, person_id=member.id)
         for unit in self.program.units:
             people = []
             for _ in range(TEAM_SIZES.get(unit.id, 6)):
@@ -128,6 +127,10 @@ class _Simulation:
             name = next(names)
             self.requesters.append(store.add_person(
                 name, name.lower().replace(" ", ".").replace("á", "a") + "@corp.example.com"))
+        # Sponsors last, so the staff keep the ids they had in programs without them.
+        for sponsor in self.program.sponsors:
+            store.add_person(sponsor.name, sponsor.email or f"{sponsor.id}@example.com",
+                             person_id=sponsor.id)
 
     # -- behaviour -------------------------------------------------------------------
 
