@@ -239,9 +239,9 @@ def ran(session: Session, prefix: str) -> Ran:
     return [r for r in session.ran if r.command.startswith(prefix)][-1]
 
 
-def test_the_agent_queue_shown_after_the_demo_has_prompts_and_training(session: Session):
+def test_the_agent_queue_shown_after_the_demo_has_tickets_and_training(session: Session):
     queue = ran(session, "itsm-change queue ")
-    assert "change prompt:" in queue.output
+    assert "INC" in queue.output.split("Open tickets:")[1].split("Training:")[0]
     training = queue.output.split("Training:")[1].split("Feedback requests:")[0]
     assert "TRN" in training
 
