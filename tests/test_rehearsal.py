@@ -74,6 +74,24 @@ def test_a_matching_ticket_raised_in_the_rehearsal_gets_its_prompt(run, after_de
     assert prompts, synced.output
 
 
+def test_a_matching_ticket_raised_after_the_demo_gets_its_prompt_without_as_of(run,
+                                                                               after_demo):
+    """The demo leaves the sandbox on its simulated calendar, ahead of the real clock: the
+    next sync follows that calendar, as the report does, so the prompt is inside its dates."""
+    store, _agent = after_demo
+    raised = run("sandbox", "raise", "Forgot my password", "--group", "Service Desk Tier 1",
+                 "--category", "password reset")
+    number = raised.output.split()[0]
+    synced = CliRunner().invoke(cli, ["sync", str(EXAMPLE)], catch_exceptions=False)
+    assert synced.exit_code == 0, synced.output
+    assert "runs ahead of the clock" in synced.stderr
+    prompts = [n for n in store.notes(number) if n.author == "itsm-change"]
+    assert len(prompts) == 1, synced.output
+    again = run("sync", EXAMPLE)
+    assert again.exit_code == 0 and len(
+        [n for n in store.notes(number) if n.author == "itsm-change"]) == 1
+
+
 @pytest.mark.parametrize("command", [["gate", EXAMPLE, "pilot"], ["report", EXAMPLE]])
 def test_report_and_gate_honour_the_global_as_of(run, command):
     result = run("--as-of", "2027-01-05", *command)
